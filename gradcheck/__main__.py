@@ -1,0 +1,5 @@
+import sys
+
+from gradcheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,11 @@
+"""The modules that register gradient checks. Add a module here when a model adds its checks."""
+import importlib
+
+MODULES = [
+    "gradcheck.checks.layers",
+]
+
+
+def load_all():
+    for m in MODULES:
+        importlib.import_module(m)

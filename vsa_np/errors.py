@@ -1,0 +1,14 @@
+"""Errors that reach the user as one clear line (the CLI prints them and exits with code 2)."""
+
+
+class UserError(Exception):
+    """Bad input from the user: a file, a folder, a flag. The message names the file and the
+    problem."""
+
+
+class DataError(UserError):
+    """A data file is missing, malformed, or inconsistent with the others."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN/inf loss, say); the last good checkpoint is kept."""
