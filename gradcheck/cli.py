@@ -24,7 +24,7 @@ def format_table(rows) -> str:
         shape = "x".join(str(s) for s in r.shape) or "()"
         lines.append(f"{r.check:<24} {r.param:<12} {shape:<16} {r.checked:>7} "
                      f"{r.max_rel_error:>12.2e}  {r.status}")
-    counts = {s: sum(r.status == s for r in rows) for s in ("PASS", "TINY", "WARN", "FAIL")}
+    counts = {s: sum(r.status == s for r in rows) for s in ("PASS", "TINY", "WARN", "FAIL", "ERROR")}
     lines.append("-" * len(head))
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
@@ -47,7 +47,7 @@ def run(args) -> int:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
     else:
         print(format_table(rows))
-    return 1 if any(r.status == "FAIL" for r in rows) else 0
+    return 1 if any(r.status in ("FAIL", "ERROR") for r in rows) else 0
 
 
 def main(argv=None) -> int:

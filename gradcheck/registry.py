@@ -9,6 +9,7 @@ Status bands (printed per row):
     WARN   tol < error <= 100 * tol      (look at it; does not fail the run)
     FAIL   error > 100 * tol             (the run exits non-zero)
     TINY   both gradients are below 1e-8 everywhere checked: the relative error means nothing
+    ERROR  the check itself raised an exception (the run exits non-zero)
 Entries where both gradients are below 1e-8 are left out of the relative error (centered
 differences leave noise of about 1e-11 where the true gradient is exactly zero).
 """
@@ -116,5 +117,10 @@ def run_checks(only=None):
                        f"known: {', '.join(sorted(CHECKS))}")
     rows = []
     for name in names:
-        rows.extend(CHECKS[name]())
+        try:
+            rows.extend(CHECKS[name]())
+        except Exception as e:  # a crashing check is a failed check, reported as a row
+            rows.append(Row(name, f"<{type(e).__name__}>", (), 0, float("inf"), 0.0, 0.0,
+                            "ERROR"))
+            print(f"gradcheck: check {name!r} raised {type(e).__name__}: {e}")
     return rows

@@ -110,3 +110,16 @@ def synchronize() -> None:
     """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
     if on_gpu:
         xp.cuda.Stream.null.synchronize()
+
+
+def scatter_add(target, indices, values) -> None:
+    """target[indices] += values, accumulating repeated indices (np.add.at semantics).
+
+    Needed by the word-embedding backward pass: a word that occurs twice in a batch gets the sum
+    of both gradients, which plain `target[indices] += values` would lose.
+    """
+    if on_gpu:
+        import cupyx
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)

@@ -1,0 +1,186 @@
+"""Gradient checks for every layer in `vsa_np.layers` (float64, centered differences).
+
+Inputs are drawn away from kinks: ReLU inputs are pushed at least 0.1 away from zero, and the
+recurrent checks assert that no valid pre-activation lies within 1e-3 of the ReLU's kink (the
+perturbation is 1e-5). Each check returns one row per input or parameter.
+"""
+import numpy as np
+
+import vsa_np.layers as L
+from gradcheck.registry import compare, register
+from vsa_np.backend import rng as make_rng
+from vsa_np.backend import xp
+
+
+def _randn(g, *shape, scale=1.0):
+    return g.standard_normal(shape) * scale
+
+
+def _away_from_zero(g, *shape, margin=0.1):
+    x = g.standard_normal(shape)
+    return xp.where(x >= 0, x + margin, x - margin)
+
+
+def _mask(T_lengths, T):
+    """Left-aligned mask from a list of lengths (0 = an all-padding row)."""
+    return xp.asarray(np.arange(T)[None, :] < np.array(T_lengths)[:, None])
+
+
+def _clear_of_kink(a, h, h0, Wh, b, mask, reverse, margin=1e-3):
+    """Recompute every valid pre-activation z_t = a_t + h_{t-1} Wh + b: is |z_t| > margin?"""
+    N, T, H = h.shape
+    prev = xp.zeros((N, H)) if h0 is None else h0
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        z = a[:, t] + prev @ Wh + b
+        valid = xp.ones(N, bool) if mask is None else mask[:, t]
+        if valid.any() and float(xp.abs(z[valid]).min()) < margin:
+            return False
+        prev = h[:, t]
+    return True
+
+
+def _rows(check, f, inputs, grads, df=None, tol=1e-7):
+    return [compare(check, name, f, x, g, df=df, tol=tol)
+            for (name, x), g in zip(inputs.items(), grads)]
+
+
+@register("affine")
+def check_affine():
+    g = make_rng(1)
+    x, W, b = _randn(g, 4, 5), _randn(g, 5, 3), _randn(g, 3)
+    out, cache = L.affine_forward(x, W, b)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.affine_forward(x, W, b)[0]  # noqa: E731
+    return _rows("affine", f, {"x": x, "W": W, "b": b}, L.affine_backward(dout, cache), dout)
+
+
+@register("affine_3d")
+def check_affine_3d():
+    g = make_rng(2)
+    x, W, b = _randn(g, 3, 4, 5), _randn(g, 5, 6), _randn(g, 6)
+    out, cache = L.affine_forward(x, W, b)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.affine_forward(x, W, b)[0]  # noqa: E731
+    return _rows("affine_3d", f, {"x": x, "W": W, "b": b}, L.affine_backward(dout, cache), dout)
+
+
+@register("relu")
+def check_relu():
+    g = make_rng(3)
+    x = _away_from_zero(g, 4, 6)
+    out, cache = L.relu_forward(x)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.relu_forward(x)[0]  # noqa: E731
+    return [compare("relu", "x", f, x, L.relu_backward(dout, cache), df=dout)]
+
+
+@register("dropout")
+def check_dropout():
+    g = make_rng(4)
+    x = _randn(g, 5, 7)
+    f = lambda: L.dropout_forward(x, 0.3, True, make_rng(99))[0]  # noqa: E731  same mask each call
+    out, cache = L.dropout_forward(x, 0.3, True, make_rng(99))
+    dout = _randn(g, *out.shape)
+    return [compare("dropout", "x", f, x, L.dropout_backward(dout, cache), df=dout)]
+
+
+@register("embedding")
+def check_embedding():
+    g = make_rng(5)
+    W = _randn(g, 6, 4)
+    idx = xp.asarray([[0, 3, 3, 1], [5, 3, 0, 0]])  # repeated indices on purpose
+    out, cache = L.embedding_forward(idx, W)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.embedding_forward(idx, W)[0]  # noqa: E731
+    return [compare("embedding", "W", f, W, L.embedding_backward(dout, cache), df=dout)]
+
+
+def _rnn_inputs(seed, N, T, H):
+    g = make_rng(seed)
+    a = _randn(g, N, T, H)
+    Wh, b = _randn(g, H, H, scale=0.3), _randn(g, H, scale=0.1)
+    return g, a, Wh, b
+
+
+@register("rnn_step")
+def check_rnn_step():
+    g, a, Wh, b = _rnn_inputs(6, 4, 1, 5)
+    a, prev_h = a[:, 0], xp.abs(_randn(g, 4, 5))
+    mask = xp.asarray([True, False, True, True])
+    out, cache = L.rnn_step_forward(a, prev_h, Wh, b, mask)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.rnn_step_forward(a, prev_h, Wh, b, mask)[0]  # noqa: E731
+    return _rows("rnn_step", f, {"a": a, "prev_h": prev_h, "Wh": Wh, "b": b},
+                 L.rnn_step_backward(dout, cache), dout)
+
+
+def _check_rnn(name, reverse, seed):
+    mask = _mask([5, 3, 1, 0], 5)  # full, padded, length 1, all padding
+    for seed in range(seed, seed + 1000, 100):  # the first draw clear of every kink
+        g, a, Wh, b = _rnn_inputs(seed, 4, 5, 6)
+        h0 = xp.abs(_randn(g, 4, 6))
+        out, cache = L.rnn_forward(a, h0, Wh, b, mask, reverse=reverse)
+        if _clear_of_kink(a, out, h0, Wh, b, mask, reverse):
+            break
+    dout = _randn(g, *out.shape)
+    f = lambda: L.rnn_forward(a, h0, Wh, b, mask, reverse=reverse)[0]  # noqa: E731
+    return _rows(name, f, {"a": a, "h0": h0, "Wh": Wh, "b": b},
+                 L.rnn_backward(dout, cache), dout)
+
+
+@register("rnn_forward_dir")
+def check_rnn_fwd():
+    return _check_rnn("rnn_forward_dir", False, 7)
+
+
+@register("rnn_backward_dir")
+def check_rnn_bwd():
+    return _check_rnn("rnn_backward_dir", True, 8)
+
+
+@register("mrnn_step")
+def check_mrnn_step():
+    g = make_rng(9)
+    x, prev_h, bv = _randn(g, 3, 4), xp.abs(_randn(g, 3, 5)), _randn(g, 3, 5)
+    Wx, Wh, b = _randn(g, 4, 5), _randn(g, 5, 5, scale=0.3), _randn(g, 5, scale=0.1)
+    out, cache = L.mrnn_step_forward(x, prev_h, Wx, Wh, b, bv)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.mrnn_step_forward(x, prev_h, Wx, Wh, b, bv)[0]  # noqa: E731
+    return _rows("mrnn_step", f, {"x": x, "prev_h": prev_h, "Wx": Wx, "Wh": Wh, "b": b, "bv": bv},
+                 L.mrnn_step_backward(dout, cache), dout)
+
+
+@register("mrnn")
+def check_mrnn():
+    mask = _mask([5, 2, 1], 5)
+    for seed in range(10, 1010, 100):  # the first draw clear of every kink
+        g = make_rng(seed)
+        x, bv = _randn(g, 3, 5, 4), _randn(g, 3, 6)
+        Wx, Wh, b = _randn(g, 4, 6), _randn(g, 6, 6, scale=0.3), _randn(g, 6, scale=0.1)
+        out, cache = L.mrnn_forward(x, bv, Wx, Wh, b, mask)
+        a = x @ Wx
+        a[:, 0] += bv
+        if _clear_of_kink(a, out, None, Wh, b, mask, False):
+            break
+    dout = _randn(g, *out.shape)
+    f = lambda: L.mrnn_forward(x, bv, Wx, Wh, b, mask)[0]  # noqa: E731
+    return _rows("mrnn", f, {"x": x, "bv": bv, "Wx": Wx, "Wh": Wh, "b": b},
+                 L.mrnn_backward(dout, cache), dout)
+
+
+@register("temporal_softmax_loss")
+def check_temporal_softmax():
+    g = make_rng(11)
+    N, T, V = 3, 4, 7
+    x = _randn(g, N, T, V)
+    y = xp.asarray(np.random.default_rng(11).integers(0, V, (N, T)))
+    mask = _mask([4, 2, 1], T)
+    _, dx = L.temporal_softmax_loss(x, y, mask)
+    f = lambda: L.temporal_softmax_loss(x, y, mask)[0]  # noqa: E731
+    return [compare("temporal_softmax_loss", "x", f, x, dx)]
+
+
+# The names registered above, in order (the tests iterate over them).
+LAYER_CHECKS = ["affine", "affine_3d", "relu", "dropout", "embedding", "rnn_step",
+                "rnn_forward_dir", "rnn_backward_dir", "mrnn_step", "mrnn",
+                "temporal_softmax_loss"]

@@ -1,0 +1,159 @@
+"""Layers: gradient checks (float64), forward values against naive loops, masks and edge cases."""
+import numpy as np
+import pytest
+
+import vsa_np.layers as L
+from gradcheck.checks.layers import LAYER_CHECKS
+from gradcheck.registry import CHECKS, run_checks
+from vsa_np.backend import rng, to_host, xp
+
+
+def host(a):
+    return np.asarray(to_host(a))
+
+
+@pytest.mark.parametrize("name", LAYER_CHECKS)
+def test_layer_gradient(name):
+    rows = run_checks([name])
+    assert rows, name
+    for r in rows:
+        assert r.status in ("PASS", "TINY"), r
+        assert r.max_rel_error < 1e-7, r
+
+
+def test_every_layer_has_a_check():
+    run_checks(LAYER_CHECKS)  # loads the module
+    assert set(LAYER_CHECKS) <= set(CHECKS)
+
+
+# ---------------------------------------------------------------- forward values, naive loops
+
+def test_affine_matches_loop():
+    g = np.random.default_rng(0)
+    x, W, b = g.standard_normal((2, 3, 4)), g.standard_normal((4, 5)), g.standard_normal(5)
+    out = host(L.affine_forward(xp.asarray(x), xp.asarray(W), xp.asarray(b))[0])
+    for n in range(2):
+        for t in range(3):
+            for m in range(5):
+                assert out[n, t, m] == pytest.approx(sum(x[n, t, d] * W[d, m] for d in range(4))
+                                                     + b[m])
+
+
+def test_relu_forward_backward_values():
+    x = xp.asarray([[-2.0, 0.5], [3.0, -0.1]])
+    out, cache = L.relu_forward(x)
+    assert host(out).tolist() == [[0.0, 0.5], [3.0, 0.0]]
+    assert host(L.relu_backward(xp.ones_like(x), cache)).tolist() == [[0, 1], [1, 0]]
+
+
+def test_dropout_modes_and_seeding():
+    x = xp.ones((200, 100))
+    out, _ = L.dropout_forward(x, 0.4, train=False)
+    assert out is x  # test mode: identity, no rescaling (inverted dropout)
+    a, _ = L.dropout_forward(x, 0.4, True, rng(3))
+    b, _ = L.dropout_forward(x, 0.4, True, rng(3))
+    assert np.array_equal(host(a), host(b))  # same seed, same mask
+    a = host(a)
+    np.testing.assert_allclose(np.unique(a), [0.0, 1 / 0.6])
+    assert abs((a == 0).mean() - 0.4) < 0.02      # drop rate
+    assert abs(a.mean() - 1.0) < 0.03             # expectation preserved
+    with pytest.raises(ValueError):
+        L.dropout_forward(x, 1.0, True, rng(0))
+
+
+def test_embedding_forward_and_repeated_index_backward():
+    W = xp.asarray(np.arange(12.0).reshape(4, 3))
+    idx = xp.asarray([[1, 1, 3], [0, 1, 2]])
+    out, cache = L.embedding_forward(idx, W)
+    assert host(out)[0, 2].tolist() == [9.0, 10.0, 11.0]
+    dout = np.random.default_rng(1).standard_normal((2, 3, 3))
+    dW = host(L.embedding_backward(xp.asarray(dout), cache))
+    expect = np.zeros((4, 3))
+    for n in range(2):
+        for t in range(3):
+            expect[host(idx)[n, t]] += dout[n, t]
+    np.testing.assert_allclose(dW, expect)  # word 1 appears 3 times: all three gradients summed
+
+
+def naive_rnn(a, h0, Wh, b, lengths, reverse):
+    """Eq. 4 / Eq. 5 written out per sentence over its valid words only."""
+    N, T, H = a.shape
+    out = np.zeros((N, T, H))
+    for n in range(N):
+        prev = h0[n].copy()
+        ts = range(lengths[n] - 1, -1, -1) if reverse else range(lengths[n])
+        for t in ts:
+            prev = np.maximum(0, a[n, t] + prev @ Wh + b)
+            out[n, t] = prev
+    return out
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rnn_matches_naive_on_valid_steps(reverse):
+    g = np.random.default_rng(2)
+    N, T, H = 4, 6, 5
+    a, Wh, b = g.standard_normal((N, T, H)), 0.3 * g.standard_normal((H, H)), g.standard_normal(H)
+    lengths = [6, 3, 1, 0]
+    mask = np.arange(T)[None] < np.array(lengths)[:, None]
+    h0 = np.zeros((N, H))
+    h = host(L.rnn_forward(xp.asarray(a), None, xp.asarray(Wh), xp.asarray(b), xp.asarray(mask),
+                           reverse=reverse)[0])
+    ref = naive_rnn(a, h0, Wh, b, lengths, reverse)
+    np.testing.assert_allclose(h[mask], ref[mask], rtol=1e-12, atol=1e-12)
+    if reverse:
+        # Right to left, padding comes first and must leave the zero state untouched.
+        assert np.all(h[~mask] == 0)
+
+
+def test_rnn_masked_positions_get_zero_gradient():
+    g = np.random.default_rng(3)
+    N, T, H = 3, 5, 4
+    mask = xp.asarray(np.arange(T)[None] < np.array([5, 2, 0])[:, None])
+    for reverse in (False, True):
+        a = xp.asarray(g.standard_normal((N, T, H)))
+        h, cache = L.rnn_forward(a, None, xp.asarray(0.3 * g.standard_normal((H, H))),
+                                 xp.zeros(H), mask, reverse=reverse)
+        da, _, _, _ = L.rnn_backward(xp.asarray(g.standard_normal((N, T, H))), cache)
+        assert np.all(host(da)[~host(mask)] == 0)
+
+
+def test_rnn_batch_of_one_and_length_one():
+    g = np.random.default_rng(4)
+    a, Wh, b = g.standard_normal((1, 1, 3)), g.standard_normal((3, 3)), g.standard_normal(3)
+    h = host(L.rnn_forward(xp.asarray(a), None, xp.asarray(Wh), xp.asarray(b))[0])
+    np.testing.assert_allclose(h[0, 0], np.maximum(0, a[0, 0] + b))  # h_0 = 0: no recurrence
+
+
+def test_mrnn_image_enters_at_first_step_only():
+    g = np.random.default_rng(5)
+    N, T, D, H = 2, 4, 3, 5
+    x, bv = g.standard_normal((N, T, D)), g.standard_normal((N, H))
+    Wx, Wh, b = g.standard_normal((D, H)), 0.3 * g.standard_normal((H, H)), g.standard_normal(H)
+    h = host(L.mrnn_forward(*map(xp.asarray, (x, bv, Wx, Wh, b)))[0])
+    prev = np.zeros((N, H))
+    for t in range(T):  # Eq. 14, literally
+        prev = np.maximum(0, x[:, t] @ Wx + prev @ Wh + b + (bv if t == 0 else 0))
+        np.testing.assert_allclose(h[:, t], prev, rtol=1e-12, atol=1e-12)
+    # The step function agrees with the sequence function.
+    h1 = host(L.mrnn_step_forward(*map(xp.asarray, (x[:, 0], np.zeros((N, H)), Wx, Wh, b, bv)))[0])
+    np.testing.assert_allclose(h1, h[:, 0])
+
+
+def test_temporal_softmax_loss_matches_loop():
+    g = np.random.default_rng(6)
+    N, T, V = 3, 4, 6
+    x, y = g.standard_normal((N, T, V)), g.integers(0, V, (N, T))
+    mask = np.arange(T)[None] < np.array([4, 1, 0])[:, None]
+    loss, dx = L.temporal_softmax_loss(xp.asarray(x), xp.asarray(y), xp.asarray(mask))
+    ref = 0.0
+    for n in range(N):
+        for t in range(T):
+            if mask[n, t]:
+                p = np.exp(x[n, t]) / np.exp(x[n, t]).sum()
+                ref -= np.log(p[y[n, t]])
+    assert float(host(loss)) == pytest.approx(ref / N, rel=1e-12)
+    assert np.all(host(dx)[~mask] == 0)  # padding contributes nothing
+    # A huge score does not overflow (log-softmax is shifted).
+    big = xp.asarray(np.full((1, 1, 3), 1e4))
+    assert np.isfinite(float(host(L.temporal_softmax_loss(big, xp.zeros((1, 1), int),
+                                                          xp.ones((1, 1), bool))[0])))

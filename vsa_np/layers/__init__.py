@@ -1,0 +1,21 @@
+"""Hand-written layers: `out, cache = x_forward(...)`, `grads = x_backward(dout, cache)`.
+
+    affine.py        affine (2-D and time-distributed), ReLU, inverted dropout
+    embedding.py     word embedding lookup (Eq. 2)
+    rnn.py           ReLU RNN step and masked sequence, either direction (Eq. 4-5)
+    mrnn.py          multimodal RNN with the image at t = 1 (Eq. 13-14)
+    softmax_loss.py  masked temporal softmax cross-entropy (Eq. 15)
+"""
+from vsa_np.layers.affine import (affine_backward, affine_forward, dropout_backward,
+                                  dropout_forward, relu_backward, relu_forward)
+from vsa_np.layers.embedding import embedding_backward, embedding_forward
+from vsa_np.layers.mrnn import (mrnn_backward, mrnn_forward, mrnn_step_backward,
+                                mrnn_step_forward)
+from vsa_np.layers.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+from vsa_np.layers.softmax_loss import log_softmax, temporal_softmax_loss
+
+__all__ = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "dropout_forward",
+           "dropout_backward", "embedding_forward", "embedding_backward", "rnn_step_forward",
+           "rnn_step_backward", "rnn_forward", "rnn_backward", "mrnn_step_forward",
+           "mrnn_step_backward", "mrnn_forward", "mrnn_backward", "log_softmax",
+           "temporal_softmax_loss"]
