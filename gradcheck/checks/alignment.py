@@ -12,6 +12,8 @@ import numpy as np
 from gradcheck.registry import compare, compare_model, register
 from vsa_np.alignment.brnn import brnn_backward, brnn_forward
 from vsa_np.alignment.model import AlignmentModel
+from vsa_np.alignment.packed_rnn import (packed_rnn_backward, packed_rnn_forward,
+                                        previous_states)
 from vsa_np.alignment.packing import pack
 from vsa_np.alignment.ranking_loss import ranking_loss
 from vsa_np.alignment.region_embed import region_embed_backward, region_embed_forward
@@ -194,6 +196,35 @@ def check_brnn():
             for k in sorted(grads)]
 
 
+def _check_packed_rnn(name, reverse):
+    p = pack(np.arange(6) < np.array([6, 2, 4, 1, 6])[:, None])
+    for seed in range(700, 900):
+        g = np.random.default_rng(seed)
+        a = xp.asarray(g.standard_normal((p.W, 5)))
+        Wh, b = xp.asarray(g.standard_normal((5, 5)) * 0.4), xp.asarray(g.standard_normal(5))
+        h, cache = packed_rnn_forward(a, Wh, b, p.steps, reverse)
+        # the ReLU inputs, recovered: z = a + (h_prev Wh where there is a previous state) + b
+        z = to_host(a + b) + to_host(previous_states(h, p.steps, reverse) @ Wh)
+        if np.abs(z).min() > CLEAR:
+            break
+    dh = xp.asarray(g.standard_normal(h.shape))
+    da, dWh, db = packed_rnn_backward(dh, cache)
+    f = lambda: packed_rnn_forward(a, Wh, b, p.steps, reverse)[0]  # noqa: E731
+    return [compare(name, k, f, x, d, df=dh) for k, x, d in
+            (("a", a, da), ("Wh", Wh, dWh), ("b", b, db))]
+
+
+@register("align_packed_rnn_fwd")
+def check_packed_rnn_fwd():
+    return _check_packed_rnn("align_packed_rnn_fwd", False)
+
+
+@register("align_packed_rnn_bwd")
+def check_packed_rnn_bwd():
+    return _check_packed_rnn("align_packed_rnn_bwd", True)
+
+
 ALIGNMENT_CHECKS = ["align_model_eq8", "align_model_eq7", "align_model_1region",
                     "align_score_eq8", "align_score_eq7", "align_ranking_loss",
-                    "align_region_embed", "align_brnn"]
+                    "align_region_embed", "align_brnn", "align_packed_rnn_fwd",
+                    "align_packed_rnn_bwd"]
