@@ -9,7 +9,7 @@ import pytest
 
 from vsa_np import checkpoint as ckpt_mod
 from vsa_np.backend import to_device
-from vsa_np.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from vsa_np.checkpoint import checkpoint_paths, load_checkpoint, load_meta, save_checkpoint
 from vsa_np.errors import DataError
 from vsa_np.optim import SGDMomentum
 
@@ -50,6 +50,7 @@ def test_round_trip_with_optimiser_state(tmp_path):
         assert resumed.t == 1
         np.testing.assert_array_equal(resumed.state_dict()["velocity/W_m"],
                                       opt.state_dict()["velocity/W_m"])
+        assert load_meta(tmp_path / name) == m
     assert not list((tmp_path / "run").glob("*.tmp"))
 
 
@@ -81,6 +82,8 @@ def test_missing_and_corrupt_files_name_the_file(tmp_path):
     np.savez(tmp_path / "foreign.npz", x=np.zeros(3))
     with pytest.raises(DataError, match=r"foreign\.npz: not a vsa-np checkpoint"):
         load_checkpoint(tmp_path / "foreign")
+    with pytest.raises(DataError, match=r"foreign\.npz: not a vsa-np checkpoint"):
+        load_meta(tmp_path / "foreign")
     np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataError, match=r"pickled\.npz"):
         load_checkpoint(tmp_path / "pickled")

@@ -126,6 +126,45 @@ def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = N
     return npz_path, json_path
 
 
+def _open_npz(npz_path: Path):
+    if not npz_path.is_file():
+        raise DataError(f"{npz_path}: checkpoint not found")
+    try:
+        z = numpy.load(npz_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{npz_path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(z, numpy.lib.npyio.NpzFile):
+        raise DataError(f"{npz_path}: not a checkpoint (a single .npy array, not an .npz)")
+    return z
+
+
+def _read_npz(npz_path: Path, names=None) -> tuple[dict, str]:
+    """Read `names` (default: all) and the metadata text from a checkpoint's .npz."""
+    with _open_npz(npz_path) as z:
+        if META_KEY not in z.files:
+            raise DataError(f"{npz_path}: not a vsa-np checkpoint (no {META_KEY} entry)")
+        try:
+            text = str(z[META_KEY])
+            arrays = {k: z[k] for k in (z.files if names is None else names) if k != META_KEY}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise DataError(f"{npz_path}: not a readable checkpoint "
+                            f"({type(e).__name__}: {e})") from e
+    return arrays, text
+
+
+def _parse_meta(npz_path: Path, text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{npz_path}: corrupt metadata ({e})") from e
+
+
+def load_meta(path) -> dict:
+    """Only the metadata of a checkpoint (from its .npz, without reading the parameters)."""
+    npz_path, _ = checkpoint_paths(path)
+    return _parse_meta(npz_path, _read_npz(npz_path, names=())[1])
+
+
 def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
     """Read a checkpoint given its `.npz`, its `.json` or its stem.
 
@@ -134,23 +173,8 @@ def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
     missing or unreadable.
     """
     npz_path, json_path = checkpoint_paths(path)
-    if not npz_path.is_file():
-        raise DataError(f"{npz_path}: checkpoint not found")
-    try:
-        z = numpy.load(npz_path, allow_pickle=False)
-        if not isinstance(z, numpy.lib.npyio.NpzFile):
-            raise DataError(f"{npz_path}: not a checkpoint (a single .npy array, not an .npz)")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise DataError(f"{npz_path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
-    if META_KEY not in arrays:
-        raise DataError(f"{npz_path}: not a vsa-np checkpoint (no {META_KEY} entry)")
-    text = str(arrays.pop(META_KEY))
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{npz_path}: corrupt metadata ({e})") from e
+    arrays, text = _read_npz(npz_path)
+    meta = _parse_meta(npz_path, text)
 
     if json_path.is_file():
         try:
