@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from vsa_np.errors import DataError
-from vsa_np.metrics.bleu import bleu
+from vsa_np.metrics.bleu import corpus_bleu
 from vsa_np.metrics.cider import cider_d
-from vsa_np.metrics.meteor import meteor
+from vsa_np.metrics.meteor import meteor_score
 from vsa_np.metrics.ngrams import build_corpus
 from vsa_np.metrics.rouge import rouge_l
 from vsa_np.metrics.tokenize import split_tokens, tokenize
@@ -35,7 +35,7 @@ def _sentence(s, raw_text: bool, text_only: bool, where: str) -> list[str]:
 
 
 def prepare(refs, hyps, raw_text: bool = False, text_only: bool = False,
-            refs_name: str = "references", hyps_name: str = "hypotheses") -> tuple[list, list[list[list[str]]], list[list[str]]]:
+            refs_name: str = "references", hyps_name: str = "hypotheses"):
     """Check and tokenise the inputs -> (ids, refs as N lists of token lists, hyps as N token
     lists). refs and hyps are both mappings id -> ... (the same ids) or both sequences of the same
     length; each reference entry is a non-empty list of sentences, each hypothesis one sentence
@@ -48,7 +48,8 @@ def prepare(refs, hyps, raw_text: bool = False, text_only: bool = False,
         if len(value) == 0:
             raise DataError(f"{name}: empty, there is nothing to score")
     if isinstance(refs, Mapping) != isinstance(hyps, Mapping):
-        raise DataError(f"{refs_name} and {hyps_name}: one maps ids to sentences, the other is a list")
+        raise DataError(f"{refs_name} and {hyps_name}: one maps ids to sentences, "
+                        f"the other is a list")
     if isinstance(refs, Mapping):
         ids = list(refs)
         if set(ids) != set(hyps):
@@ -67,7 +68,7 @@ def prepare(refs, hyps, raw_text: bool = False, text_only: bool = False,
     for k, r, h in zip(ids, ref_list, hyp_list):
         if not isinstance(r, (list, tuple)) or len(r) == 0:
             raise DataError(f"{refs_name}: id {k!r} must map to a non-empty list of reference "
-                            f"sentences, got {type(r).__name__ if r else 'an empty list'}")
+                            f"sentences, got {'an empty list' if r == [] else type(r).__name__}")
         out_refs.append([_sentence(s, raw_text, text_only, f"{refs_name}: id {k!r}") for s in r])
         out_hyps.append(_sentence(h, raw_text, text_only, f"{hyps_name}: id {k!r}"))
     return ids, out_refs, out_hyps
@@ -78,7 +79,7 @@ def score_all(refs, hyps, *, raw_text: bool = False, use_meteor: bool = True) ->
     no pycocoevalcap) or when use_meteor is False. See `prepare` for the input forms."""
     _, refs, hyps = prepare(refs, hyps, raw_text)
     corpus = build_corpus(refs, hyps, n=4)
-    b = bleu(corpus)
+    b = corpus_bleu(corpus)
     return {"BLEU-1": b[0], "BLEU-2": b[1], "BLEU-3": b[2], "BLEU-4": b[3],
-            "METEOR": meteor(refs, hyps) if use_meteor else None,
+            "METEOR": meteor_score(refs, hyps) if use_meteor else None,
             "ROUGE-L": rouge_l(refs, hyps), "CIDEr-D": cider_d(corpus)}

@@ -1,4 +1,4 @@
-"""BLEU-1..4 (Papineni et al. 2002), corpus level, exactly as coco-caption's bleu_scorer computes it.
+"""BLEU-1..4 (Papineni et al. 2002), corpus level, exactly as coco-caption's bleu_scorer does it.
 
 The paper reports BLEU computed by coco-caption (Sec. 4.2, Tables 2 and 3). For each image i with
 hypothesis length c_i:
@@ -25,12 +25,12 @@ SMALL = 1e-9
 
 def closest_ref_len(corpus: NgramCorpus) -> np.ndarray:
     """(N,) the reference length closest to each hypothesis length, the shorter one on a tie."""
-    diff = np.where(corpus.ref_mask, np.abs(corpus.ref_len - corpus.hyp_len), np.iinfo(np.int64).max)
-    closest = diff == diff.min(axis=0)
-    return np.where(closest, corpus.ref_len, np.iinfo(np.int64).max).min(axis=0)
+    never = np.iinfo(np.int64).max  # masked-out slots (images with fewer references)
+    diff = np.where(corpus.ref_mask, np.abs(corpus.ref_len - corpus.hyp_len), never)
+    return np.where(diff == diff.min(axis=0), corpus.ref_len, never).min(axis=0)
 
 
-def bleu(corpus: NgramCorpus) -> list[float]:
+def corpus_bleu(corpus: NgramCorpus) -> list[float]:
     """Corpus BLEU-1..n as fractions in [0, 1]."""
     n = corpus.n
     max_ref = corpus.refs[0]

@@ -1,4 +1,4 @@
-"""CIDEr-D (Vedantam, Zitnick & Parikh, CVPR 2015), exactly as coco-caption's cider_scorer computes it.
+"""CIDEr-D (Vedantam, Zitnick & Parikh, CVPR 2015), exactly as coco-caption's cider_scorer does it.
 
 Each sentence becomes, for each n = 1..4, a vector of TF-IDF weights over n-grams:
     g_k = tf_k * (log |I| - log max(1, df_k))

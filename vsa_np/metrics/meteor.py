@@ -8,8 +8,8 @@ not import it) and talks to the jar over stdin/stdout with coco-caption's protoc
     EVAL ||| stats 1 ||| ... ||| stats N                -> N per-image scores, then the corpus score
 The corpus score comes from the pooled statistics, not from the mean of the per-image scores.
 
-Without Java or without the package, `meteor` returns None (and the CLI reports METEOR as absent);
-if the jar fails it warns and returns None. It never raises.
+Without Java or without the package, `meteor_score` returns None (the CLI reports METEOR as
+absent); if the jar fails it warns and returns None. It never raises.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _clean(sentence: str) -> str:
     return sentence.replace("|||", "").replace("  ", " ")
 
 
-def meteor(refs: list[list[list[str]]], hyps: list[list[str]]) -> float | None:
+def meteor_score(refs: list[list[list[str]]], hyps: list[list[str]]) -> float | None:
     """Corpus METEOR as a fraction, or None when Java or the jar is missing or the jar fails.
     refs: N lists of token lists; hyps: N token lists."""
     if unavailable_reason() is not None:

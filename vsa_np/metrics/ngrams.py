@@ -5,23 +5,15 @@ sparse count matrix with one row per sentence. References are laid out in "slots
 the s-th reference of every image (an all-zero row where an image has fewer references), so a
 scorer works on whole (N, G) matrices and loops only over the few slots, never over sentences.
 
-Shapes: N images, K reference slots (the most references any image has), G distinct n-grams.
+Shapes: N images, K reference slots (the most references any image has), G distinct n-grams,
+S sentences, W words in all the sentences.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-
-
-def ngram_counts(tokens: list[str], n: int = 4) -> Counter:
-    """Counts of every k-gram of `tokens` for k = 1..n, keyed by the tuple of words."""
-    counts = Counter()
-    for k in range(1, n + 1):
-        counts.update(tuple(tokens[i:i + k]) for i in range(len(tokens) - k + 1))
-    return counts
 
 
 @dataclass
@@ -39,37 +31,49 @@ class NgramCorpus:
 
     def per_order(self, m: sp.spmatrix) -> np.ndarray:
         """Sum each row of an (N, G) matrix within each n-gram order -> dense (N, n)."""
-        onehot = sp.csr_matrix((np.ones(len(self.order)), (np.arange(len(self.order)), self.order)),
-                               shape=(len(self.order), self.n))
+        G = len(self.order)
+        onehot = sp.csr_matrix((np.ones(G), (np.arange(G), self.order)), shape=(G, self.n))
         return np.asarray((m @ onehot).todense(), dtype=np.float64).reshape(m.shape[0], self.n)
+
+
+def ngram_matrix(sentences: list[list[str]], n: int = 4) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(S, G) counts of every k-gram (k = 1..n) of each sentence, and (G,) the k - 1 of each."""
+    vocab: dict[str, int] = {}
+    words = np.array([vocab.setdefault(w, len(vocab)) for s in sentences for w in s], np.int64)
+    lengths = np.array([len(s) for s in sentences], np.int64)
+    sentence_of = np.repeat(np.arange(len(sentences)), lengths)       # (W,) sentence of each word
+    room = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(words))  # words left, itself incl.
+    # A k-gram is a (k-1)-gram followed by one word, so its id comes from the pair (id of the
+    # (k-1)-gram starting at the same word, next word): one np.unique of integer keys per k.
+    gram_id = words.copy()                             # (W,) id of the k-gram starting at each word
+    columns, rows, order = [words], [sentence_of], [np.zeros(len(vocab), np.int64)]
+    for k in range(2, n + 1):
+        start = np.nonzero(room >= k)[0]               # k-grams that stay inside their sentence
+        key = gram_id[start] * len(vocab) + words[start + k - 1]
+        unique, local = np.unique(key, return_inverse=True)
+        gram_id = np.full(len(words), -1, np.int64)
+        gram_id[start] = local
+        columns.append(sum(len(o) for o in order) + local)
+        rows.append(sentence_of[start])
+        order.append(np.full(len(unique), k - 1, np.int64))
+    rows, columns, order = np.concatenate(rows), np.concatenate(columns), np.concatenate(order)
+    counts = sp.csr_matrix((np.ones(len(rows)), (rows, columns)),   # repeats are summed
+                           shape=(len(sentences), len(order)))
+    return counts, order
 
 
 def build_corpus(refs: list[list[list[str]]], hyps: list[list[str]], n: int = 4) -> NgramCorpus:
     """refs: N lists of reference token lists; hyps: N token lists -> NgramCorpus."""
-    ids: dict[tuple, int] = {}
-    K = max(len(r) for r in refs)
-    N = len(hyps)
-
-    def rows(sentences):  # sentences: list of (row, tokens) -> COO triplets
-        r, c, v = [], [], []
-        for row, tokens in sentences:
-            for gram, count in ngram_counts(tokens, n).items():
-                r.append(row)
-                c.append(ids.setdefault(gram, len(ids)))
-                v.append(count)
-        return r, c, v
-
-    hyp_coo = rows(enumerate(hyps))
-    slot_coo = [rows((i, r[s]) for i, r in enumerate(refs) if s < len(r)) for s in range(K)]
-    G = len(ids)
-    as_csr = lambda rcv: sp.csr_matrix((np.asarray(rcv[2], np.float64), (rcv[0], rcv[1])),
-                                       shape=(N, G))
-    order = np.empty(G, np.int64)
-    for gram, g in ids.items():
-        order[g] = len(gram) - 1
+    N, K = len(hyps), max(len(r) for r in refs)
     ref_mask = np.array([[s < len(r) for r in refs] for s in range(K)], dtype=bool).reshape(K, N)
-    ref_len = np.array([[len(r[s]) if s < len(r) else 0 for r in refs] for s in range(K)],
-                       dtype=np.int64).reshape(K, N)
-    return NgramCorpus(hyp=as_csr(hyp_coo), refs=[as_csr(c) for c in slot_coo], ref_mask=ref_mask,
-                       order=order, hyp_len=np.array([len(h) for h in hyps], np.int64),
-                       ref_len=ref_len, n=n)
+    slot_sentences = [r[s] for s in range(K) for r in refs if s < len(r)]
+    counts, order = ngram_matrix(list(hyps) + slot_sentences, n)
+    # Row of each reference in the slot layout: slot s, image i -> row s * N + i.
+    where = np.nonzero(ref_mask.ravel())[0]
+    slots = sp.csr_matrix((np.ones(len(where)), (where, np.arange(len(where)))),
+                          shape=(K * N, len(where))) @ counts[N:]
+    ref_len = np.zeros(K * N, np.int64)
+    ref_len[where] = [len(s) for s in slot_sentences]
+    return NgramCorpus(hyp=counts[:N], refs=[slots[s * N:(s + 1) * N] for s in range(K)],
+                       ref_mask=ref_mask, order=order, hyp_len=np.array([len(h) for h in hyps]),
+                       ref_len=ref_len.reshape(K, N), n=n)
