@@ -42,7 +42,8 @@ def ngram_matrix(sentences: list[list[str]], n: int = 4) -> tuple[sp.csr_matrix,
     words = np.array([vocab.setdefault(w, len(vocab)) for s in sentences for w in s], np.int64)
     lengths = np.array([len(s) for s in sentences], np.int64)
     sentence_of = np.repeat(np.arange(len(sentences)), lengths)       # (W,) sentence of each word
-    room = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(words))  # words left, itself incl.
+    # (W,) words from each word to the end of its sentence, itself included
+    room = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(words))
     # A k-gram is a (k-1)-gram followed by one word, so its id comes from the pair (id of the
     # (k-1)-gram starting at the same word, next word): one np.unique of integer keys per k.
     gram_id = words.copy()                             # (W,) id of the k-gram starting at each word
