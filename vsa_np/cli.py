@@ -21,6 +21,7 @@ from vsa_np.errors import UserError, TrainingError
 # (subcommand, module): add a line here when a new subcommand is written.
 COMMANDS = [
     ("gradcheck", "gradcheck.cli"),
+    ("score", "vsa_np.commands.score"),
 ]
 
 

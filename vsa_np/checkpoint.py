@@ -1,0 +1,190 @@
+"""Checkpoints: a `.npz` of parameters and a readable `.json` of everything else, never pickle.
+
+A checkpoint at stem `run/last` is two files:
+
+    run/last.npz    the parameters under their own names, the optimiser state under `optim/<key>`,
+                    and a copy of the metadata JSON under `__meta__`
+    run/last.json   the metadata (config, vocabulary, step, epoch, metrics, ...), indented
+
+Why the copy: two files cannot be replaced in one atomic operation, so a crash between the two
+renames would otherwise leave new parameters beside old metadata. Saving therefore goes
+
+    1. write both files to temporary names in the same folder, flush and fsync them;
+    2. os.replace the `.npz` (atomic on POSIX and Windows: readers see the old or the new file);
+    3. os.replace the `.json`; fsync the folder.
+
+A crash before 2 leaves the previous checkpoint untouched (and a stray `.tmp` file). A crash
+between 2 and 3 leaves the new `.npz`, which is complete on its own; `load_checkpoint` takes the
+metadata from the `.npz`, and notices (with a warning) that the `.json` beside it is one save
+behind. The `.npz` is the source of truth; the `.json` is for people and tools to read.
+
+Loading returns host NumPy arrays (`allow_pickle=False`); the model moves them to its device.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy
+
+from vsa_np.backend import to_host
+from vsa_np.errors import DataError
+
+META_KEY = "__meta__"
+OPTIM_PREFIX = "optim/"
+
+
+def checkpoint_paths(path) -> tuple[Path, Path]:
+    """`run/last`, `run/last.npz` or `run/last.json` -> (run/last.npz, run/last.json)."""
+    p = Path(path)
+    if p.suffix in (".npz", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
+
+
+def _json_default(o):
+    """Let metadata hold NumPy scalars/arrays, dataclasses and paths."""
+    if isinstance(o, numpy.generic):
+        return o.item()
+    if isinstance(o, numpy.ndarray):
+        return o.tolist()
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"checkpoint metadata: {type(o).__name__} is not JSON serialisable")
+
+
+def _write_temp(folder: Path, suffix: str, write) -> Path:
+    """Write a temporary file in `folder` with write(fileobj), flushed and fsynced to disk."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".ckpt-", suffix=suffix + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames themselves durable (POSIX); not possible (nor needed) on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = None
+                    ) -> tuple[Path, Path]:
+    """Atomically write `<path>.npz` and `<path>.json` (see the module docstring for the order).
+
+    params: name -> array (host or device); optim_state: `optimizer.state_dict()` or None;
+    meta: JSON-serialisable dict (NumPy scalars and dataclasses are converted).
+    Returns the two paths. The folder is created if needed.
+    """
+    npz_path, json_path = checkpoint_paths(path)
+    folder = npz_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+
+    arrays = {}
+    for name, value in params.items():
+        if name == META_KEY or name.startswith(OPTIM_PREFIX):
+            raise ValueError(f"parameter name {name!r} clashes with the checkpoint's own keys")
+        arrays[name] = to_host(value)
+    for key, value in (optim_state or {}).items():
+        arrays[OPTIM_PREFIX + key] = to_host(value)
+    text = json.dumps(meta, indent=1, default=_json_default, allow_nan=True) + "\n"
+    arrays[META_KEY] = numpy.array(text)
+
+    tmp_npz = _write_temp(folder, ".npz", lambda f: numpy.savez(f, **arrays))
+    try:
+        tmp_json = _write_temp(folder, ".json", lambda f: f.write(text.encode("utf-8")))
+    except BaseException:
+        tmp_npz.unlink(missing_ok=True)
+        raise
+    try:
+        os.replace(tmp_npz, npz_path)      # the commit point: the .npz alone is a checkpoint
+        os.replace(tmp_json, json_path)
+    finally:
+        tmp_npz.unlink(missing_ok=True)     # left only if a replace failed
+        tmp_json.unlink(missing_ok=True)
+    _fsync_folder(folder)
+    return npz_path, json_path
+
+
+def _open_npz(npz_path: Path):
+    if not npz_path.is_file():
+        raise DataError(f"{npz_path}: checkpoint not found")
+    try:
+        z = numpy.load(npz_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{npz_path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(z, numpy.lib.npyio.NpzFile):
+        raise DataError(f"{npz_path}: not a checkpoint (a single .npy array, not an .npz)")
+    return z
+
+
+def _read_npz(npz_path: Path, names=None) -> tuple[dict, str]:
+    """Read `names` (default: all) and the metadata text from a checkpoint's .npz."""
+    with _open_npz(npz_path) as z:
+        if META_KEY not in z.files:
+            raise DataError(f"{npz_path}: not a vsa-np checkpoint (no {META_KEY} entry)")
+        try:
+            text = str(z[META_KEY])
+            arrays = {k: z[k] for k in (z.files if names is None else names) if k != META_KEY}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise DataError(f"{npz_path}: not a readable checkpoint "
+                            f"({type(e).__name__}: {e})") from e
+    return arrays, text
+
+
+def _parse_meta(npz_path: Path, text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{npz_path}: corrupt metadata ({e})") from e
+
+
+def load_meta(path) -> dict:
+    """Only the metadata of a checkpoint (from its .npz, without reading the parameters)."""
+    npz_path, _ = checkpoint_paths(path)
+    return _parse_meta(npz_path, _read_npz(npz_path, names=())[1])
+
+
+def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
+    """Read a checkpoint given its `.npz`, its `.json` or its stem.
+
+    Returns (params, meta, optim_state): host NumPy arrays by name, the metadata dict, and the
+    optimiser state dict (None when none was saved). Raises DataError naming the file when it is
+    missing or unreadable.
+    """
+    npz_path, json_path = checkpoint_paths(path)
+    arrays, text = _read_npz(npz_path)
+    meta = _parse_meta(npz_path, text)
+
+    if json_path.is_file():
+        try:
+            beside = json_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            beside = None
+        if beside != text:
+            warnings.warn(f"{json_path} does not match {npz_path} (a save was interrupted?); "
+                          f"using the metadata stored in the .npz", stacklevel=2)
+
+    params = {k: v for k, v in arrays.items() if not k.startswith(OPTIM_PREFIX)}
+    optim = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
+    return params, meta, (optim or None)

@@ -1,0 +1,102 @@
+"""Trainer configs: one plain dataclass of defaults per trainer, overridable from the command line,
+saved in every checkpoint (nanoGPT style).
+
+    @dataclass
+    class AlignConfig:
+        hidden: int = field(default=1000, metadata={"help": "embedding size h"})
+        score: Literal["eq8", "eq7"] = "eq8"
+        dropout: bool = True
+
+    add_config_arguments(parser, AlignConfig)   # --hidden INT, --score {eq8,eq7}, --dropout/--no-dropout
+    cfg = config_from_args(AlignConfig, args)   # defaults, then the options actually given
+
+Options default to None in argparse, so only the flags a user typed override the base config; on
+resume the base is the config saved in the checkpoint (`config_from_args(C, args, base=saved)`).
+Field types supported: int, float, str, bool, Literal[...] (choices), Optional[X], tuple[X, ...]
+and list[X] (nargs="+").
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+
+from vsa_np.errors import DataError
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _argparse_kwargs(name: str, t) -> dict:
+    """argparse keywords for a field of type t."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:   # Optional[X]
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _argparse_kwargs(name, rest[0])
+    if t is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if origin is typing.Literal:
+        return {"choices": list(args), "type": type(args[0])}
+    if origin in (tuple, list) and args and args[0] in (int, float, str):
+        return {"nargs": "+", "type": args[0]}
+    if t in (int, float, str):
+        return {"type": t}
+    raise TypeError(f"config field {name!r}: type {t!r} cannot be set from the command line")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls, exclude=(),
+                         title: str = "config (overrides the defaults; saved in checkpoints)"):
+    """Add `--field-name` (also `--field_name`) for every field of the dataclass `config_cls`.
+
+    Fields named in `exclude`, and fields whose option the command already defines itself (with
+    its own help), are skipped. Returns the argument group.
+    """
+    hints = typing.get_type_hints(config_cls, include_extras=False)
+    group = parser.add_argument_group(title)
+    taken = set(parser._option_string_actions)   # options the command already defines
+    for f in dataclasses.fields(config_cls):
+        flags = [f"--{f.name.replace('_', '-')}", f"--{f.name}"]
+        flags = list(dict.fromkeys(flags))            # one flag when the name has no "_"
+        if f.name in exclude or any(flag in taken for flag in flags):
+            continue
+        kwargs = _argparse_kwargs(f.name, hints[f.name])
+        help_text = f.metadata.get("help", "")
+        group.add_argument(*flags, dest=f.name, default=None,
+                           help=f"{help_text} (default: {_default(f)!r})".strip(), **kwargs)
+    return group
+
+
+def config_from_args(config_cls, args: argparse.Namespace, base=None):
+    """`base` (default: `config_cls()`) with every field that `args` sets (not None) replaced."""
+    cfg = config_cls() if base is None else base
+    changes = {}
+    for f in dataclasses.fields(config_cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = tuple(value) if isinstance(_default(f), tuple) else value
+    return dataclasses.replace(cfg, **changes)
+
+
+def config_from_dict(config_cls, d: dict, source: str = "config"):
+    """Rebuild a config saved as a dict (checkpoint JSON). Fields missing from `d` take their
+    defaults (configs may grow); unknown keys are an error naming `source`."""
+    names = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise DataError(f"{source}: unknown {config_cls.__name__} fields {unknown}")
+    values = {k: tuple(v) if isinstance(_default(names[k]), tuple) and isinstance(v, list) else v
+              for k, v in d.items()}
+    return config_cls(**values)
+
+
+def config_changes(old, new) -> dict:
+    """{field: (old value, new value)} for the fields that differ between two configs."""
+    a, b = dataclasses.asdict(old), dataclasses.asdict(new)
+    return {k: (a.get(k), b[k]) for k in b if a.get(k) != b[k]}

@@ -1,0 +1,258 @@
+"""The trainer plumbing both trainers share: a run folder with `last` and `best` checkpoints, a JSON
+log of the loss curve and the evaluations, exact resume, a NaN/inf stop, and progress bars.
+
+A trainer reads (the model and the evaluation are its own; everything else is here):
+
+    base = resume_config(args.out, Config) if args.resume else None
+    cfg = config_from_args(Config, args, base=base)           # vsa_np.config
+    model, opt = Model(cfg, ...), SGDMomentum(cfg.lr, cfg.momentum)
+    run = RunDir(args.out, cfg, resume=args.resume, meta={"vocab": vocab.to_json()},
+                 best_key="rsum")
+    run.restore(model.params, opt)                 # no-op on a fresh run
+    for epoch, b in run.batches(cfg.epochs, n_batches):
+        order = epoch_order(n, cfg.seed, epoch)    # same order again after a resume
+        loss, grads = model.loss(make_batch(order[b * B:(b + 1) * B]))
+        run.record(loss)                           # NaN/inf -> TrainingError; counts the step
+        clip_elementwise(grads, cfg.grad_clip)
+        add_weight_decay(model.params, grads, cfg.weight_decay)
+        opt.step(model.params, grads)
+        if run.step % cfg.eval_every == 0 or b == n_batches - 1:
+            run.checkpoint(model.params, opt, metrics=evaluate(model))
+    run.close()
+
+Folder layout: `last.npz/.json` (parameters, optimiser state, meta with `config`, `train_state`
+and whatever the trainer passes, e.g. the vocabulary), `best.npz/.json` (the best so far by
+`best_key`, without optimiser state), `log.json` ({"train": [{step, epoch, loss}],
+"eval": [{step, epoch, time, metrics...}]}).
+
+Resume is exact: the batch order of an epoch is a function of (seed, epoch) and the position in it
+is saved, so a resumed run sees the same batches as an uninterrupted one; randomness inside a step
+(dropout) should be drawn from `step_seed(seed, step)` for the same reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy
+from tqdm.auto import tqdm
+
+from vsa_np.backend import to_device, to_float
+from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint
+from vsa_np.config import config_changes, config_from_dict
+from vsa_np.errors import DataError, TrainingError, UserError
+
+
+def progress(iterable=None, total=None, desc=None, quiet=None, **kwargs):
+    """A tqdm bar on stderr, silent when `quiet` or (quiet=None) when stderr is not a terminal."""
+    if quiet is None:
+        quiet = not sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, disable=quiet, dynamic_ncols=True,
+                file=sys.stderr, **kwargs)
+
+
+def check_finite(loss, step: int, last_checkpoint=None) -> float:
+    """The loss as a Python float, or a TrainingError when it is NaN or inf."""
+    value = to_float(loss)
+    if not math.isfinite(value):
+        kept = (f"the last good checkpoint is {last_checkpoint}" if last_checkpoint
+                else "no checkpoint had been written yet")
+        raise TrainingError(f"loss is {value} at step {step}; stopped ({kept}). "
+                            f"Try a smaller learning rate or stronger clipping.")
+    return value
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> numpy.ndarray:
+    """The shuffled order of n items for one epoch: a function of (seed, epoch) only."""
+    return numpy.random.default_rng([seed, epoch]).permutation(n)
+
+
+def step_seed(seed: int, step: int) -> int:
+    """A seed for the randomness of one step (dropout masks): `backend.rng(step_seed(...))`."""
+    return int(numpy.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def resume_config(out, config_cls):
+    """The config saved in `out/last` (the base for command-line overrides on --resume)."""
+    path = Path(out) / "last"
+    return config_from_dict(config_cls, load_meta(path).get("config", {}), source=f"{path}.npz")
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".log-", suffix=".json.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _lookup(metrics: dict, key: str):
+    """metrics["a/b"] -> metrics["a"]["b"]."""
+    value = metrics
+    for part in key.split("/"):
+        value = value[part]
+    return float(value)
+
+
+class RunDir:
+    """The output folder of one training run, and where the run stands in it.
+
+    step: optimiser updates done; epoch: the current epoch; batch: batches done in it;
+    best: the best value of metrics[best_key] so far (None before the first evaluation).
+    """
+
+    def __init__(self, out, config, resume: bool = False, meta: dict | None = None,
+                 best_key: str | None = None, higher_is_better: bool = True, quiet=None):
+        self.out = Path(out)
+        self.config = config
+        self.meta = dict(meta or {})
+        self.best_key, self.higher_is_better, self.quiet = best_key, higher_is_better, quiet
+        self.step = self.epoch = self.batch = 0
+        self.best = self.best_step = None
+        self.train_time = 0.0                       # seconds, summed over resumed segments
+        self.log = {"train": [], "eval": []}
+        self.changes = {}                           # config fields changed on resume
+        self._loaded = None                         # (params, optim_state) read on resume
+        self._t0 = time.perf_counter()
+        self._bar = None
+        if resume:
+            self._resume()
+        elif self.last_path.with_suffix(".npz").exists():
+            raise UserError(f"{self.out} already holds a run ({self.last_path}.npz): pass "
+                            f"--resume to continue it, or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    last_path = property(lambda self: self.out / "last")
+    best_path = property(lambda self: self.out / "best")
+    log_path = property(lambda self: self.out / "log.json")
+
+    def _resume(self):
+        params, meta, optim = load_checkpoint(self.last_path)
+        state = meta.get("train_state")
+        if not isinstance(state, dict):
+            raise DataError(f"{self.last_path}.npz: no train_state to resume from")
+        self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
+        self.best, self.best_step = state.get("best"), state.get("best_step")
+        self.train_time = state.get("train_time", 0.0)
+        self._loaded = (params, optim)
+        saved = meta.get("config")
+        if saved is not None:
+            old = config_from_dict(type(self.config), saved, source=f"{self.last_path}.npz")
+            self.changes = config_changes(old, self.config)
+            if self.changes and not self.quiet:
+                print("resuming with changed config: " + ", ".join(
+                    f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()), file=sys.stderr)
+        if self.log_path.is_file():
+            try:
+                log = json.loads(self.log_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise DataError(f"{self.log_path}: unreadable log ({e})") from e
+            # entries written after the checkpoint (before a crash) are redone by this run
+            self.log = {part: [r for r in log.get(part, []) if r["step"] <= self.step]
+                        for part in ("train", "eval")}
+
+    def restore(self, params: dict, opt=None) -> bool:
+        """Copy the resumed parameters into `params` in place (and the optimiser state into
+        `opt`); False, touching nothing, on a fresh run."""
+        if self._loaded is None:
+            return False
+        loaded, optim = self._loaded
+        where = f"{self.last_path}.npz"
+        if set(loaded) != set(params):
+            raise DataError(f"{where}: parameters {sorted(loaded)} do not match the model's "
+                            f"{sorted(params)}")
+        for name, p in params.items():
+            if loaded[name].shape != p.shape:
+                raise DataError(f"{where}: {name} has shape {loaded[name].shape}, the model "
+                                f"(with this config) expects {p.shape}")
+            p[...] = to_device(loaded[name], p.dtype)
+        if opt is not None and optim is not None:
+            opt.load_state_dict(optim)
+        self._loaded = None
+        return True
+
+    def batches(self, epochs: int, n_batches: int, desc: str = "epoch"):
+        """Yield (epoch, b) from where the run stands to the end of `epochs` epochs, with a
+        progress bar per epoch. The loop body must call `record` once per batch."""
+        for epoch in range(self.epoch, epochs):
+            self.epoch = epoch
+            self._bar = progress(total=n_batches, initial=self.batch,
+                                 desc=f"{desc} {epoch + 1}/{epochs}", quiet=self.quiet)
+            with self._bar:
+                while self.batch < n_batches:
+                    b = self.batch
+                    yield epoch, b
+                    if self.batch != b + 1:
+                        raise RuntimeError("RunDir.batches: call run.record(loss) once per batch")
+            self._bar = None
+            self.epoch, self.batch = epoch + 1, 0
+
+    def record(self, loss, **extra) -> float:
+        """Check the loss (TrainingError on NaN/inf, with the log written), log it, count the step;
+        returns it as a float. Call it before the update, so a bad step changes nothing saved."""
+        try:
+            value = check_finite(loss, self.step + 1, self._last_written())
+        except TrainingError:
+            self.write_log()
+            raise
+        self.step += 1
+        self.batch += 1
+        self.log["train"].append({"step": self.step, "epoch": self.epoch, "loss": value, **extra})
+        if self._bar is not None:
+            self._bar.update(1)
+            if self.step % 10 == 0:
+                self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+        return value
+
+    def _last_written(self):
+        p = self.last_path.with_suffix(".npz")
+        return p if p.exists() else None
+
+    def elapsed(self) -> float:
+        """Training seconds so far, including earlier segments of a resumed run."""
+        return self.train_time + time.perf_counter() - self._t0
+
+    def checkpoint(self, params: dict, opt=None, metrics: dict | None = None) -> bool:
+        """Log `metrics` (if any), save `best` when metrics[best_key] improved, then `last` (with
+        the optimiser state) and the log. Returns True when this was a new best."""
+        improved = False
+        if metrics is not None:
+            self.log["eval"].append({"step": self.step, "epoch": self.epoch,
+                                     "time": round(self.elapsed(), 3), **metrics})
+            if self.best_key is not None:
+                value = _lookup(metrics, self.best_key)
+                improved = self.best is None or (value > self.best if self.higher_is_better
+                                                 else value < self.best)
+                if improved:
+                    self.best, self.best_step = value, self.step
+        meta = self._meta(metrics)
+        if improved:
+            save_checkpoint(self.best_path, params, meta)
+        save_checkpoint(self.last_path, params, meta, opt.state_dict() if opt else None)
+        self.write_log()
+        return improved
+
+    def _meta(self, metrics):
+        state = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "best": self.best,
+                 "best_step": self.best_step, "best_key": self.best_key,
+                 "train_time": self.elapsed()}
+        return {**self.meta, "config": dataclasses.asdict(self.config), "train_state": state,
+                "metrics": metrics}
+
+    def write_log(self) -> None:
+        _write_json_atomic(self.log_path, self.log)
+
+    def close(self) -> None:
+        """Write the log one last time (call at the end of training)."""
+        self.write_log()
