@@ -22,6 +22,9 @@ from vsa_np.errors import UserError, TrainingError
 COMMANDS = [
     ("gradcheck", "gradcheck.cli"),
     ("score", "vsa_np.commands.score"),
+    ("train-align", "vsa_np.commands.train_align"),
+    ("eval-align", "vsa_np.commands.eval_align"),
+    ("align", "vsa_np.commands.align"),
 ]
 
 

@@ -17,6 +17,8 @@ gradient checker and the optimiser treat every model alike. Parameter names foll
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy
 
 from vsa_np.alignment.brnn import brnn_backward, brnn_forward
@@ -25,6 +27,7 @@ from vsa_np.alignment.ranking_loss import ranking_loss
 from vsa_np.alignment.region_embed import region_embed_backward, region_embed_forward
 from vsa_np.alignment.score import KINDS, score_backward, score_forward, score_matrix
 from vsa_np.backend import float_dtype, rng as make_rng, to_device, xp
+from vsa_np.errors import DataError
 
 ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "embed", "score")
 
@@ -125,6 +128,28 @@ class AlignmentModel:
         s, _ = self.embed_sentences(numpy.asarray(words)[None],
                                     numpy.ones((1, len(words)), dtype=bool))
         return s @ v.T
+
+
+def checkpoint_stem(path) -> Path:
+    """A run folder (-> its `best` checkpoint), or a checkpoint's stem, .npz or .json."""
+    p = Path(path)
+    return p / "best" if p.is_dir() else p
+
+
+def load_alignment(path):
+    """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
+    from vsa_np.checkpoint import load_checkpoint
+    from vsa_np.data import Vocab
+    stem = checkpoint_stem(path)
+    params, meta, _ = load_checkpoint(stem)
+    where = f"{stem}.npz" if stem.suffix != ".npz" else str(stem)
+    if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
+        raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
+    try:
+        model = AlignmentModel(**meta["arch"], params=params)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
+    return model, Vocab.from_json(meta["vocab"]), meta
 
 
 def init_shapes(vocab_size, image_dim, word_dim, hidden, embed) -> dict:

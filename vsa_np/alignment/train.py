@@ -1,0 +1,126 @@
+"""Training the alignment model (Sec. 3.3): SGD with momentum 0.9 on mini-batches of 100
+image-sentence pairs, weight decay, dropout on the non-recurrent layers, gradients clipped
+elementwise at 5, and a periodic validation retrieval that keeps the best checkpoint by the sum
+of the six R@K.
+
+    cfg = AlignConfig(regions=True, epochs=15)
+    summary = train_alignment("/tmp/shapes", "runs/align", cfg)
+
+The run folder (vsa_np.train_loop.RunDir) holds last/best checkpoints (parameters + JSON with
+the config, the vocabulary and the metrics), a JSON log of the loss curve, and resumes exactly.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy
+
+from vsa_np.alignment.model import AlignmentModel
+from vsa_np.backend import rng as make_rng, xp
+from vsa_np.errors import DataError, TrainingError
+from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
+from vsa_np.train_loop import RunDir, resume_config, step_seed
+
+
+@dataclass
+class AlignConfig:
+    """Defaults: the paper's sizes (h = 1000, BRNN 500, 300-d words, batch 100, momentum 0.9,
+    clipping at 5); learning rate, weight decay and dropout chosen on the shapes world."""
+    regions: bool = field(default=False, metadata={
+        "help": "use the region features (regions.npz; Sec. 3.1.1) instead of the whole image"})
+    score: Literal["eq8", "eq7"] = field(default="eq8", metadata={
+        "help": "image-sentence score: eq8 (each word its best region) or eq7 (DeFrag)"})
+    epochs: int = field(default=15, metadata={"help": "passes over the training sentences"})
+    batch_size: int = field(default=100, metadata={"help": "image-sentence pairs per batch"})
+    embed: int = field(default=1000, metadata={"help": "multimodal size h"})
+    hidden: int = field(default=500, metadata={"help": "BRNN hidden size"})
+    word_dim: int = field(default=300, metadata={"help": "word vector size"})
+    word_threshold: int = field(default=5, metadata={
+        "help": "keep training words seen at least this often"})
+    word_vectors: str = field(default="", metadata={
+        "help": "optional word2vec/GloVe text file to initialise the word vectors from"})
+    lr: float = field(default=1e-3, metadata={"help": "learning rate (loss is per pair)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "L2 weight decay"})
+    grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip"})
+    dropout: float = field(default=0.5, metadata={
+        "help": "dropout probability on the non-recurrent layers' inputs"})
+    eval_every: int = field(default=0, metadata={
+        "help": "validate every this many steps (0: at the end of every epoch)"})
+    seed: int = field(default=0, metadata={"help": "random seed (initialisation, batches, dropout)"})
+
+
+def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None):
+    return AlignmentModel(vocab_size, image_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
+                          embed=cfg.embed, score=cfg.score, dropout=cfg.dropout, seed=cfg.seed,
+                          params=params)
+
+
+def _epoch_batches(ds, vocab, cfg, epoch):
+    """(number of batches, generator of batches) of one epoch; a function of (seed, epoch)."""
+    from vsa_np.data import encode_split, ranking_batches, ranking_order
+    enc = encode_split(ds, vocab, "train")
+    usable = numpy.flatnonzero(enc.lengths > 0)
+    n = len(ranking_order(enc.img_idx[usable], cfg.batch_size, numpy.random.default_rng(
+        [cfg.seed, epoch])))
+    return n, ranking_batches(ds, vocab, "train", cfg.batch_size,
+                              numpy.random.default_rng([cfg.seed, epoch]), regions=cfg.regions)
+
+
+def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=None,
+                    log=print) -> dict:
+    """Train on `data` (a dataset folder) into the run folder `out`; returns a summary dict
+    (steps, seconds, best validation metrics)."""
+    from vsa_np.alignment.evaluate import evaluate_retrieval
+    from vsa_np.alignment.word_vectors import load_word_vectors
+    from vsa_np.data import Vocab, load_dataset
+
+    ds = load_dataset(data, regions=True if cfg.regions else False)
+    ds.require_features()
+    _, train_tokens, _ = ds.sentences_of("train")
+    vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold)
+    if len(ds.split_indices("val")) == 0:
+        raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
+    model = build_model(cfg, len(vocab), ds.feature_dim)
+    if cfg.word_vectors and not resume:
+        found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
+        log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
+    opt = SGDMomentum(cfg.lr, cfg.momentum)
+    meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
+            "data": str(data)}
+    run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet)
+    run.restore(model.params, opt)
+
+    def validate():
+        # an update can overflow although the loss before it was finite: never save that
+        diverged = TrainingError(f"the model diverged at step {run.step} (NaN/inf parameters or "
+                                 f"scores); stopped, the last good checkpoint is kept in {out}. "
+                                 f"Try a smaller learning rate or stronger clipping.")
+        if not all(bool(xp.isfinite(p).all()) for p in model.params.values()):
+            raise diverged
+        model.training = False
+        return evaluate_retrieval(model, ds, vocab, "val", cfg.regions, on_nonfinite=diverged)
+
+    t0 = time.perf_counter()
+    metrics = None
+    while run.epoch < cfg.epochs:
+        n_batches, batches = _epoch_batches(ds, vocab, cfg, run.epoch)
+        batches = itertools.islice(batches, run.batch, None)   # resume mid-epoch
+        for (epoch, b), batch in zip(run.batches(run.epoch + 1, n_batches), batches):
+            model.training = True
+            model.rng = make_rng(step_seed(cfg.seed, run.step))   # same masks after a resume
+            loss, grads = model.loss(batch)
+            run.record(loss)                 # NaN/inf: TrainingError, last checkpoint kept
+            clip_elementwise(grads, cfg.grad_clip)
+            add_weight_decay(model.params, grads, cfg.weight_decay)
+            opt.step(model.params, grads)
+            if (cfg.eval_every and run.step % cfg.eval_every == 0) or b == n_batches - 1:
+                metrics = validate()
+                run.checkpoint(model.params, opt, metrics)
+    run.close()
+    return {"steps": run.step, "seconds": round(time.perf_counter() - t0, 2),
+            "train_time": round(run.elapsed(), 2), "best_rsum": run.best,
+            "best_step": run.best_step, "last_val": metrics}

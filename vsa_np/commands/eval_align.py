@@ -1,0 +1,62 @@
+"""`vsa-np eval-align CKPT DATA [--split test] [--json]`: image-sentence retrieval with a
+trained alignment model, as in the paper's Table 1 (R@1, R@5, R@10 in percent and the median
+rank, for image annotation and image search), on every image of the split with all its
+sentences. On a dataset with ground-truth alignments (the shapes world's alignments.json) and a
+region model, also the alignment accuracy on object words: naive arg-max vs. the MRF with beta
+chosen on val (see `vsa_np.alignment.alignment_eval`)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "retrieval R@K / median rank of an alignment model (Table 1), and alignment accuracy"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ckpt", metavar="CKPT", help="run folder (uses its best checkpoint) or a "
+                                                "checkpoint .npz")
+    p.add_argument("data", metavar="DATA", help="dataset folder")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="split to rank (default test)")
+    p.add_argument("--score", choices=["eq8", "eq7"], default=None,
+                   help="score to rank by (default: the one the model was trained with)")
+    p.add_argument("--no-alignment", action="store_true",
+                   help="skip the alignment accuracy even when alignments.json is present")
+    p.add_argument("--json", action="store_true",
+                   help='print {"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, ...}')
+
+
+def run(args) -> int:
+    from vsa_np.alignment.alignment_eval import alignment_report
+    from vsa_np.alignment.evaluate import evaluate_retrieval
+    from vsa_np.alignment.model import load_alignment
+    from vsa_np.data import load_dataset
+    from vsa_np.data.shapes import load_alignments
+
+    model, vocab, meta = load_alignment(args.ckpt)
+    regions = bool(meta.get("config", {}).get("regions", False))
+    ds = load_dataset(args.data, regions=True if regions else False)
+    ds.require_features()
+    out = evaluate_retrieval(model, ds, vocab, args.split, regions, args.score)
+    out = {"split": args.split, "n_images": len(ds.split_indices(args.split)),
+           "n_sentences": len(ds.sentences_of(args.split)[0]),
+           "score": args.score or model.arch["score"], "regions": regions, **out}
+    gt = Path(args.data) / "alignments.json"
+    if regions and gt.is_file() and not args.no_alignment:
+        out["alignment"] = alignment_report(model, ds, vocab, load_alignments(gt), where=str(gt))
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(f"{args.split}: {out['n_images']} images, {out['n_sentences']} sentences, score "
+          f"{out['score']}, {'regions' if regions else 'whole images'}")
+    print(f"{'':<12}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'med r':>7}")
+    for d in ("annotation", "search"):
+        m = out[d]
+        print(f"{d:<12}{m['R@1']:7.1f}{m['R@5']:7.1f}{m['R@10']:7.1f}{m['med_r']:7g}")
+    if "alignment" in out:
+        a = out["alignment"]
+        print(f"alignment accuracy on {a['test']['n_words']} object words of test: arg-max "
+              f"{a['test']['argmax']:.1f}%, MRF {a['test']['mrf']:.1f}% (beta {a['beta']:g}, "
+              f"chosen on val)")
+    return 0

@@ -1,0 +1,52 @@
+"""`vsa-np train-align DATA --out DIR [--regions] [--score eq8|eq7] [--epochs N] [options]`:
+train the alignment model of Sec. 3.1 (see `vsa_np.alignment.train`). Every field of
+`AlignConfig` is an option; `--resume` continues the run in DIR (options given then override
+the saved config)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+HELP = "train the alignment model (BRNN + regions, ranking loss; Sec. 3.1)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vsa_np.alignment.train import AlignConfig
+    from vsa_np.config import add_config_arguments
+
+    p.add_argument("data", metavar="DATA", help="dataset folder (Flickr8K layout, e.g. a shapes "
+                                                "world from `vsa-np make-shapes`)")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    add_config_arguments(p, AlignConfig)
+
+
+def run(args) -> int:
+    from vsa_np.alignment.train import AlignConfig, train_alignment
+    from vsa_np.config import config_from_args
+    from vsa_np.train_loop import resume_config
+
+    base = resume_config(args.out, AlignConfig) if args.resume else None
+    cfg = config_from_args(AlignConfig, args, base=base)
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
+    summary = train_alignment(args.data, args.out, cfg, resume=args.resume,
+                              quiet=True if args.quiet else None, log=say)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    val = summary["last_val"] or {}
+    say(f"{summary['steps']} steps in {summary['train_time']:.1f} s; best validation R@K sum "
+        f"{summary['best_rsum']} at step {summary['best_step']}")
+    for d in ("annotation", "search"):
+        if d in val:
+            m = val[d]
+            say(f"last val {d:<10} R@1 {m['R@1']:.1f}  R@5 {m['R@5']:.1f}  "
+                f"R@10 {m['R@10']:.1f}  med r {m['med_r']:g}")
+    say(f"checkpoints: {args.out}/best.npz, {args.out}/last.npz; "
+        f"next: vsa-np eval-align {args.out} {args.data}")
+    return 0
