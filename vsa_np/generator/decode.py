@@ -143,6 +143,30 @@ def beam_search(model, feats, beam: int = 7, max_len: int = 20, n_best: int = 1,
                     for s in _chunks(feats.shape[0], chunk)])
 
 
+def _top_k(cand, k_new: int, V: int):
+    """Indices (A, k_new) of the k_new largest entries of every row of cand (A, k*V), best
+    first. Costs one comparison pass over cand instead of a selection over it: every image's
+    k_new best candidates are at least tau, the k_new-th largest of its k row maxima (those k_new
+    rows each hold a candidate >= tau), so only the few candidates >= tau need sorting."""
+    A, kV = cand.shape
+    k = kV // V
+    if k < k_new:                           # first steps (or a vocabulary smaller than the beam)
+        top = xp.argpartition(cand, kV - k_new, axis=1)[:, kV - k_new:]
+        order = xp.argsort(-xp.take_along_axis(cand, top, axis=1), axis=1)
+        return xp.take_along_axis(top, order, axis=1)
+    row_max = cand.reshape(A, k, V).max(axis=2)
+    tau = xp.partition(row_max, k - k_new, axis=1)[:, k - k_new]
+    flat = xp.flatnonzero(cand >= tau[:, None])   # (1-D nonzero is several times faster)
+    order = xp.lexsort(xp.stack([-cand.reshape(-1)[flat], flat // kV]))  # by image, best first
+    flat = flat[order]
+    img, pos = flat // kV, flat % kV
+    rank = xp.arange(len(img)) - xp.searchsorted(img, xp.arange(A))[img]
+    keep = rank < k_new
+    top = xp.empty((A, k_new), dtype=pos.dtype)
+    top[img[keep], rank[keep]] = pos[keep]
+    return top
+
+
 def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     table = model.input_table()
     V = table.shape[0]
@@ -151,34 +175,42 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     out_lp = numpy.full((N, n_best), -numpy.inf)
 
     # State of the A active images, k hypotheses each (k = 1 before the first step):
-    #   img (A,) their indices; score (A, k); words (A, k, t); done (A, k); h (A*k, H)
+    #   img (A,) their indices; score (A, k); words (A, k, t); done (A, k); h, a (A*k, H)
     img = numpy.arange(N)
     score = xp.zeros((N, 1), dtype=table.dtype)
     words = xp.zeros((N, 1, 0), dtype=xp.int64)
     done = xp.zeros((N, 1), dtype=bool)
-    h, logp = _first_step(model, feats, table)
+    a = table[END] + model.image_bias(feats)     # the input term at t = 1 (Eq. 14)
+    h = xp.zeros_like(a)
+    stay = xp.where(xp.arange(V) == END, 0, -xp.inf).astype(table.dtype)
     for t in range(max_len + 1):
         A, k = score.shape
+        # One step for the unfinished rows only. A finished caption continues only with END,
+        # at no cost (its row of log probabilities is `stay`): it competes unchanged.
+        flat_done = done.reshape(-1)
+        live = xp.flatnonzero(~flat_done)
+        h_live, logp_live = _step(model, a[live], h[live])
+        h[live] = h_live
+        logp = xp.empty((A * k, V), dtype=table.dtype)
+        logp[flat_done] = stay
+        logp[live] = logp_live
         logp = logp.reshape(A, k, V)
         if t == max_len:                        # the last step: END is forced
             logp[:, :, 1:] = -xp.inf
-        # a finished caption continues only with END, at no cost: it competes unchanged
-        logp[done] = xp.where(xp.arange(V) == END, 0, -xp.inf).astype(logp.dtype)
-        cand = (logp + score[:, :, None]).reshape(A, k * V)
+        logp += score[:, :, None]               # candidate scores, in place
         k_new = min(K, k * V)
-        top = xp.argpartition(cand, k * V - k_new, axis=1)[:, k * V - k_new:]   # one top-k
-        top_score = xp.take_along_axis(cand, top, axis=1)
-        order = xp.argsort(-top_score, axis=1)                                  # best first
-        top = xp.take_along_axis(top, order, axis=1)
-        score = xp.take_along_axis(top_score, order, axis=1)
+        top = _top_k(logp.reshape(A, k * V), k_new, V)
+        score = xp.take_along_axis(logp.reshape(A, k * V), top, axis=1)
         parent, w = top // V, top % V
         rows = xp.arange(A)[:, None]
         words = xp.concatenate([words[rows, parent], w[:, :, None]], axis=2)
         done = done[rows, parent] | (w == END)
-        h = h.reshape(A, k, -1)[rows, parent]
+        h = h.reshape(A, k, -1)[rows, parent]   # (A, k_new, H) until the rows are dropped
 
-        finished = to_host(done.all(axis=1)) | (t == max_len)
-        if finished.any():                      # write out the images whose beams are all done
+        # An image is decided once its n_best best captions have finished: the others can only
+        # lose probability, so they never overtake them (the result equals running on).
+        finished = to_host(done[:, :n_best].all(axis=1)) | (t == max_len)
+        if finished.any():                      # write these images out and drop their rows
             f = numpy.flatnonzero(finished)
             fd = to_device(f)
             n = min(n_best, k_new)
@@ -189,6 +221,6 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
                                           h[keep])
         if len(img) == 0:
             break
-        h, logp = _step(model, table[words[:, :, -1]].reshape(-1, table.shape[1]),
-                        h.reshape(-1, h.shape[-1]))
+        h = h.reshape(-1, h.shape[-1])
+        a = table[words[:, :, -1].reshape(-1)]
     return _captions(out_words, out_lp)
