@@ -22,6 +22,9 @@ from vsa_np.errors import UserError, TrainingError
 COMMANDS = [
     ("gradcheck", "gradcheck.cli"),
     ("score", "vsa_np.commands.score"),
+    ("train-gen", "vsa_np.commands.train_gen"),
+    ("eval-gen", "vsa_np.commands.eval_gen"),
+    ("caption", "vsa_np.commands.caption"),
 ]
 
 
