@@ -81,6 +81,18 @@ def training_data(ds, vocab, cfg: GenConfig):
     return train, validate
 
 
+def train_step(model, opt, batch, cfg: GenConfig, seed: int, check=None):
+    """One update: loss and gradients (dropout drawn from `seed`), `check(loss)` (the NaN stop,
+    before anything changes), clipping, weight decay, RMSprop. Returns the loss."""
+    loss, grads = model.loss(batch, rng=make_rng(seed))
+    if check is not None:
+        check(loss)
+    clip_elementwise(grads, cfg.grad_clip)
+    add_weight_decay(model.params, grads, cfg.weight_decay)
+    opt.step(model.params, grads)
+    return loss
+
+
 def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
                     max_steps: int = 0) -> dict:
     """Train (or resume) in the run folder `out`; returns a summary dict (best validation value,
@@ -112,11 +124,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     for epoch, b in run.batches(cfg.epochs, n_batches):
         order = epoch_order(S, cfg.seed, epoch)          # the same order again after a resume
         batch = caption_batch(source, enc, order[b * B:(b + 1) * B])
-        loss, grads = model.loss(batch, rng=make_rng(step_seed(cfg.seed, run.step)))
-        run.record(loss)                                 # NaN/inf stops here, nothing updated
-        clip_elementwise(grads, cfg.grad_clip)
-        add_weight_decay(model.params, grads, cfg.weight_decay)
-        opt.step(model.params, grads)
+        train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step), check=run.record)
         stopped = max_steps > 0 and run.step >= max_steps
         if b == n_batches - 1 or stopped:
             t0 = time.perf_counter()
