@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy
 
 from vsa_np.backend import to_device, to_host, xp
+from vsa_np.generator.model import log_softmax_rows
 
 END = 0
 
@@ -46,13 +47,6 @@ class Captions:
         return [t[0] for t in self.tokens], numpy.array([lp[0] for lp in self.logprob])
 
 
-def _log_softmax_(s):
-    """In place: s <- log softmax(s) over the last axis."""
-    s -= s.max(axis=-1, keepdims=True)
-    s -= xp.log(xp.exp(s).sum(axis=-1, keepdims=True))
-    return s
-
-
 def _chunks(N: int, size: int | None):
     size = N if not size else size
     return [slice(i, min(i + size, N)) for i in range(0, N, size)]
@@ -66,7 +60,7 @@ def _first_step(model, feats, table):
 
 def _step(model, a, prev_h):
     h, scores = model.step(a, prev_h)
-    return h, _log_softmax_(scores)
+    return h, log_softmax_rows(scores)
 
 
 def _one_path(model, feats, max_len: int, pick):
