@@ -1,0 +1,1 @@
+"""Subcommands of the `vsa-np` command line, one module each (listed in `vsa_np/cli.py`)."""
