@@ -93,6 +93,8 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
     sizes = split_sizes(n_images)
     splits = [s for s, n in sizes.items() for _ in range(n)]
     (out / "images").mkdir(parents=True, exist_ok=True)
+    for old in (out / "images").glob("shapes_*.png"):   # a previous, larger world's pictures
+        old.unlink()
     cnn = RandomCNN(feature_dim, seed)
     whole = np.empty((n_images, feature_dim), dtype=np.float32)
     boxes = np.full((n_images, MAX_REGIONS, 4), -1, dtype=np.float32)
@@ -147,7 +149,7 @@ def _image_record(i: int, filename: str, split: str, scene: dict, captions: list
                            "regions": c["regions"], "region_sets": c["region_sets"]})
     objects = [{"shape": o["shape"], "colour": o["colour"], "size": o["size"], "region": k + 1,
                 "box": [int(v) for v in o["box"]],
-                "centre": [round(o["cx"], 1), round(o["cy"], 1)]}
+                "centre": [round(o["cx"], 2), round(o["cy"], 2)]}
                for k, o in enumerate(scene["objects"])]
     return {"filename": filename, "imgid": i, "split": split,
             "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
