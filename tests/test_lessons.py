@@ -18,6 +18,7 @@ LESSONS = REPO / "lessons"
 # The figures (PNG names) each lesson promises. A new lesson must be added here.
 FIGURES = {
     "01_layers_and_gradient_checks": ["relative_errors", "step_size"],
+    "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image"],
 }
 QUICK_LIMIT_S = 60  # each lesson must run in under a minute in quick mode (2 CPU cores)
 
