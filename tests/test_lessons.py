@@ -19,6 +19,7 @@ LESSONS = REPO / "lessons"
 FIGURES = {
     "01_layers_and_gradient_checks": ["relative_errors", "step_size"],
     "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image"],
+    "07_metrics": ["metric_bars"],
 }
 QUICK_LIMIT_S = 60  # each lesson must run in under a minute in quick mode (2 CPU cores)
 
