@@ -18,6 +18,7 @@ LESSONS = REPO / "lessons"
 # The figures (PNG names) each lesson promises. A new lesson must be added here.
 FIGURES = {
     "01_layers_and_gradient_checks": ["relative_errors", "step_size"],
+    "04_retrieval": ["recall_vs_k", "test_size_and_offsets"],
     "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image"],
     "07_metrics": ["metric_bars"],
 }
