@@ -139,7 +139,8 @@ class CaptionModel:
         a[:, 0] += bv                                        # Eq. 14: 1(t = 1) b_v
         h, c_rnn = rnn_forward(a, None, p["W_hh"], p["b_h"])  # Eq. 14 (no mask needed, above)
         hv, c_h = dropout_forward(h.reshape(N * T, self.H)[rows], self.dropout, train, rng)
-        scores = hv @ p["W_oh"] + p["b_o"]                   # Eq. 15, one GEMM over M rows
+        scores = hv @ p["W_oh"]                              # Eq. 15, one GEMM over M rows
+        scores += p["b_o"]
         return scores, (N, T, rows, inputs, f, bv, x, c_x, on, c_rnn, hv, c_h)
 
     def loss(self, batch, rng=None):
@@ -201,4 +202,6 @@ class CaptionModel:
         -> h (N, H), scores (N, V) (the logits of y_t)."""
         p = self.params
         h, _ = rnn_step_forward(a, prev_h, p["W_hh"], p["b_h"])  # Eq. 14
-        return h, h @ p["W_oh"] + p["b_o"]                        # Eq. 15 (before the softmax)
+        scores = h @ p["W_oh"]                                    # Eq. 15 (before the softmax)
+        scores += p["b_o"]
+        return h, scores
