@@ -21,6 +21,8 @@ import numpy as np
 
 from vsa_np.errors import DataError
 
+TRUTH = "truth"   # --from-alignments truth: the shapes world's alignments.json (an oracle)
+
 
 def runs(assignment) -> list[tuple[int, int, int]]:
     """Maximal runs of equal values, skipping -1: [(value, start, end)] with end exclusive."""
@@ -116,13 +118,21 @@ def mrf_pairs(align_ckpt, ds, vocab, split: str, beta: float) -> RegionPairs:
 
 
 def region_training_data(ds, vocab, cfg):
-    """(train (source, enc), validate) for `train_generator` with cfg.from_alignments: MRF pairs
-    of the train split; validation: perplexity of the val split's MRF pairs, and the metrics of
-    the captions of its regions against their snippets."""
+    """(train (source, enc), validate) for `train_generator` with cfg.from_alignments: the MRF
+    pairs of the train split (or, with the value "truth", the ground-truth pairs); validation:
+    perplexity of the val split's pairs, and the metrics of the captions of its regions against
+    their snippets."""
     from vsa_np.generator.evaluate import perplexity
 
-    train = mrf_pairs(cfg.from_alignments, ds, vocab, "train", cfg.beta)
-    val = mrf_pairs(cfg.from_alignments, ds, vocab, "val", cfg.beta)
+    if cfg.from_alignments == TRUTH:           # the oracle: the world's own alignments
+        from vsa_np.data.shapes import load_alignments
+
+        alignments = load_alignments(ds.root)
+        train, val = (ground_truth_pairs(ds, vocab, split, alignments)
+                      for split in ("train", "val"))
+    else:
+        train, val = (mrf_pairs(cfg.from_alignments, ds, vocab, split, cfg.beta)
+                      for split in ("train", "val"))
     refs = {}
     for p, (i, r) in enumerate(zip(val.image, val.region)):
         refs.setdefault((int(i), int(r)), []).append(val.snippets[p])

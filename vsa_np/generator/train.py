@@ -30,15 +30,17 @@ BEST_KEYS = ("CIDEr-D", "BLEU-4", "perplexity")
 class GenConfig:
     hidden: int = field(default=512, metadata={"help": "hidden size H (Sec. 3.2: 512)"})
     word_dim: int = field(default=256, metadata={"help": "word vector size E"})
-    dropout: float = field(default=0.5, metadata={"help": "dropout on the non-recurrent layers"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout on the non-recurrent layers"})
     relu_inputs: bool = field(default=False, metadata={
         "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
-    lr: float = field(default=1e-3, metadata={"help": "RMSprop learning rate"})
+    lr: float = field(default=3e-4, metadata={
+        "help": "RMSprop learning rate (1e-3 diverges early on shapes: the early RMSprop steps "
+                "are large, its running average starts at 0)"})
     decay: float = field(default=0.999, metadata={"help": "RMSprop decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip (<=0 off)"})
     weight_decay: float = field(default=1e-6, metadata={"help": "L2 weight decay of the matrices"})
     batch_size: int = field(default=100, metadata={"help": "sentences per batch"})
-    epochs: int = field(default=20, metadata={"help": "passes over the training sentences"})
+    epochs: int = field(default=30, metadata={"help": "passes over the training sentences"})
     word_threshold: int = field(default=5, metadata={"help": "keep words seen this often"})
     max_words: int = field(default=0, metadata={
         "help": "truncate training sentences to this many words (0: keep all)"})
@@ -51,7 +53,8 @@ class GenConfig:
     meteor: bool = field(default=False, metadata={"help": "compute METEOR each epoch (Java)"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, order, dropout"})
     from_alignments: Optional[str] = field(default=None, metadata={
-        "help": "alignment checkpoint: train on its MRF (region, snippet) pairs (Sec. 4.3)"})
+        "help": "alignment checkpoint: train on its MRF (region, snippet) pairs (Sec. 4.3); "
+                "'truth': on the pairs of the shapes world's alignments.json (an oracle)"})
     beta: float = field(default=0.0, metadata={
         "help": "MRF beta of Eq. 12 for --from-alignments (larger: longer snippets)"})
 
