@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy
 
-from vsa_np.backend import float_dtype, scatter_add, to_device, xp
+from vsa_np.backend import float_dtype, scatter_add, to_device, to_host, xp
 from vsa_np.layers import (dropout_backward, dropout_forward, rnn_backward, rnn_forward,
                            rnn_step_forward)
 
@@ -123,9 +123,10 @@ class CaptionModel:
         train = rng is not None and self.dropout > 0
         feats = to_device(batch["feats"], self.dtype)
         inputs = to_device(batch["inputs"])
-        mask = to_device(batch["mask"], bool)
         N, T = inputs.shape
-        rows = xp.flatnonzero(mask.reshape(-1))              # the M valid (n, t), row-major
+        # the M valid (n, t), row-major; found on the host, where the batch is made, so that a
+        # GPU need not stop to count them
+        rows = to_device(numpy.flatnonzero(to_host(batch["mask"]).reshape(-1)))
 
         f, _ = dropout_forward(feats, self.dropout, train, rng)
         bv = f @ p["W_hi"]                                   # Eq. 13
