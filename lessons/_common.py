@@ -44,3 +44,33 @@ def save(fig, folder: Path, name: str) -> Path:
     else:
         plt.close(fig)
     return path
+
+
+def shapes_world(n_images: int, feature_dim: int, seed: int = 0) -> Path:
+    """The folder of a shapes world of this size, made once and then reused by every lesson
+    (under $LESSONS_DATA, default lessons/_data/). `vsa-np make-shapes` makes the same folders."""
+    from vsa_np.data import make_shapes
+
+    root = Path(os.environ.get("LESSONS_DATA", HERE / "_data"))
+    folder = root / f"shapes_{n_images}_{feature_dim}_{seed}"
+    done = folder / "COMPLETE"
+    if not done.is_file():
+        print(f"making a shapes world of {n_images} images ({feature_dim}-d features) in {folder}")
+        info = make_shapes(folder, n_images=n_images, seed=seed, feature_dim=feature_dim,
+                           progress=not QUICK)
+        print(f"  done in {info['seconds']:.1f} s")
+        done.write_text("made by lessons/_common.py\n")
+    return folder
+
+
+def lesson_world() -> Path:
+    """The shapes world the lessons share: 240 images with 512-d features in quick mode, 1200
+    images (1000 / 100 / 100) with 1024-d features otherwise."""
+    return shapes_world(240, 512) if QUICK else shapes_world(1200, 1024)
+
+
+def shared_data() -> Path | None:
+    """The project's shared real-data folder (../shared/data, or $VSA_NP_SHARED_DATA), or None."""
+    env = os.environ.get("VSA_NP_SHARED_DATA")
+    d = Path(env) if env else HERE.parent.parent / "shared" / "data"
+    return d if d.is_dir() else None

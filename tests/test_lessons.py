@@ -2,7 +2,8 @@
 
 The lessons live in `lessons/NN_name.py` (jupytext "percent" format). Each one is run in a
 subprocess with LESSONS_QUICK=1 and LESSONS_OUT pointing under pytest's tmp_path; the test checks
-the exit code, that it printed its figure folder, and that every figure listed below exists.
+the exit code, that it printed its figure folder, and that every figure listed below exists. The
+lessons that train share one small shapes world (LESSONS_DATA, made by the first that needs it).
 """
 import os
 import subprocess
@@ -29,13 +30,19 @@ def lesson_files():
     return sorted(p.stem for p in LESSONS.glob("[0-9][0-9]_*.py"))
 
 
+@pytest.fixture(scope="session")
+def lessons_data(tmp_path_factory):
+    return tmp_path_factory.mktemp("lessons_data")
+
+
 def test_every_lesson_is_listed():
     assert lesson_files() == sorted(FIGURES), "lessons on disk and FIGURES in this test differ"
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
-def test_lesson_runs_in_quick_mode(name, tmp_path):
-    env = dict(os.environ, LESSONS_QUICK="1", LESSONS_OUT=str(tmp_path), MPLBACKEND="Agg")
+def test_lesson_runs_in_quick_mode(name, tmp_path, lessons_data):
+    env = dict(os.environ, LESSONS_QUICK="1", LESSONS_OUT=str(tmp_path),
+               LESSONS_DATA=str(lessons_data), MPLBACKEND="Agg")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(LESSONS / f"{name}.py")], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=3 * QUICK_LIMIT_S)
