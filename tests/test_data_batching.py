@@ -152,3 +152,19 @@ def test_caption_batches_seeded_and_unshuffled(toy):
     plain = np.concatenate([b["image_idx"] for b in
                             caption_batches(ds, vocab, "test", 3, 0, shuffle=False)])
     assert np.array_equal(plain, ds.sentences_of("test")[0])
+
+
+def test_bad_batch_size(toy):
+    ds, vocab = toy
+    for make in (ranking_batches, caption_batches):
+        with pytest.raises(ValueError, match="batch_size"):
+            next(make(ds, vocab, "train", 0, 0))
+
+
+def test_caption_max_len_truncates(toy):
+    ds, vocab = toy
+    enc = encode_split(ds, vocab, "train")
+    for b in caption_batches(ds, vocab, "train", 100, 0, shuffle=False, max_len=2):
+        assert b["inputs"].shape[1] == 3 and b["mask"].sum(1).max() == 3
+        full = enc.words[:len(b["image_idx"]), :2]
+        assert np.array_equal(b["inputs"][:, 1:], full) and (b["targets"][:, 2] == 0).all()

@@ -24,6 +24,9 @@ COMMANDS = [
     ("data-info", "vsa_np.commands.data_info"),
     ("make-shapes", "vsa_np.commands.make_shapes"),
     ("score", "vsa_np.commands.score"),
+    ("train-gen", "vsa_np.commands.train_gen"),
+    ("eval-gen", "vsa_np.commands.eval_gen"),
+    ("caption", "vsa_np.commands.caption"),
 ]
 
 

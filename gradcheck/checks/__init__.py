@@ -3,6 +3,8 @@ import importlib
 
 MODULES = [
     "gradcheck.checks.layers",
+    "gradcheck.checks.alignment",
+    "gradcheck.checks.generator",
 ]
 
 

@@ -72,6 +72,8 @@ def ranking_order(img_idx: np.ndarray, batch_size: int, rng) -> list[np.ndarray]
     are shuffled and concatenated. Where a batch straddles two rounds, the next round is
     reordered so that the images already in the batch come after it.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     rng = _generator(rng)
     S = len(img_idx)
     # a random rank of each sentence among the sentences of its image
@@ -130,6 +132,8 @@ def caption_batches(ds, vocab: Vocab, split: str, batch_size: int, rng, shuffle:
                     max_len: int | None = None):
     """Yield one epoch of caption batches over every sentence of `split`, shuffled by `rng`
     (a seed or Generator); the last batch may be smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ds.require_features()
     enc = encode_split(ds, vocab, split, max_len)
     S = len(enc.lengths)

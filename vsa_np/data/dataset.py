@@ -151,7 +151,8 @@ def _find_captions(root: Path) -> Path:
 
 
 def read_karpathy_json(path: Path):
-    """(name, images) from a Karpathy-layout JSON file; `tokens` computed from `raw` if absent."""
+    """(name, images) from a Karpathy-layout JSON file; `tokens` computed from `raw` if absent.
+    Other keys of an image (the shapes world's `objects`, say) are kept."""
     try:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
@@ -169,7 +170,9 @@ def read_karpathy_json(path: Path):
                 sentid = int(s.get("sentid", next_sentid))
                 next_sentid = sentid + 1
                 sents.append({"tokens": tokens, "raw": raw, "sentid": sentid})
-            images.append({"filename": str(im["filename"]), "imgid": int(im.get("imgid", k)),
+            extra = {key: v for key, v in im.items() if key not in ("sentences", "sentids")}
+            images.append({**extra, "filename": str(im["filename"]),
+                           "imgid": int(im.get("imgid", k)),
                            "split": _SPLIT_ALIASES.get(im["split"], im["split"]),
                            "sentences": sents})
         except (KeyError, TypeError, ValueError, AttributeError) as e:

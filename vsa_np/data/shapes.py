@@ -15,7 +15,9 @@ same loaders, trainers and lessons run on it with no download.
 
 Pictures and scenes: `shapes_draw`; captions and alignments: `shapes_grammar`; features:
 `shapes_cnn`. Image i is drawn from its own generator seeded by (seed, i), so a world is a pure
-function of (seed, number of images, feature dimension): same seed, same bytes.
+function of (seed, number of images, feature dimension): same seed, same bytes. (The pictures,
+captions, boxes and alignments are the same everywhere; the float features are the same on one
+machine, but a different BLAS build or thread count may change their last bits.)
 """
 from __future__ import annotations
 

@@ -1,0 +1,135 @@
+"""The alignment model of Sec. 3.1: regions (Eq. 1) and words (BRNN, Eq. 2-6) embedded in one
+h-dimensional space, image-sentence scores (Eq. 8, or Eq. 7 for comparison), and the
+bidirectional ranking loss (Eq. 9).
+
+    model = AlignmentModel(vocab_size=2538, image_dim=4096)
+    loss, grads = model.loss(batch)          # a ranking batch (see vsa_np.data.batching)
+
+`params` is one flat dict of named arrays; `grads` is keyed the same way, which is what lets the
+gradient checker and the optimiser treat every model alike. Parameter names follow the paper:
+
+    W_m (D, M), b_m        Eq. 1   region embedding               D CNN size, M = h
+    W_w (V, E)             Eq. 2   word vectors                   V vocabulary, E word size
+    W_e (E, H), b_e        Eq. 3   word -> BRNN input             H BRNN hidden size
+    W_f (H, H), b_f        Eq. 4   forward recurrence
+    W_b (H, H), b_b        Eq. 5   backward recurrence
+    W_d (H, M), b_d        Eq. 6   BRNN -> multimodal space
+"""
+from __future__ import annotations
+
+import numpy
+
+from vsa_np.alignment.brnn import brnn_backward, brnn_forward
+from vsa_np.alignment.packing import pack
+from vsa_np.alignment.ranking_loss import ranking_loss
+from vsa_np.alignment.region_embed import region_embed_backward, region_embed_forward
+from vsa_np.alignment.score import KINDS, score_backward, score_forward, score_matrix
+from vsa_np.backend import float_dtype, rng as make_rng, to_device, xp
+
+ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "embed", "score")
+
+
+def init_params(vocab_size, image_dim, word_dim, hidden, embed, seed=0, dtype=None):
+    """Random initial parameters. Weights into a ReLU get the He scale sqrt(2 / fan_in), the
+    linear region map (Eq. 1) sqrt(1 / fan_in); the recurrent matrices start at half the He
+    scale so the ReLU recurrence neither explodes nor dies over a 37-word sentence; word vectors
+    start at 0.1 (trainable from random initialisation, as the paper notes works about as well
+    as word2vec). Biases start at zero."""
+    dtype = dtype or float_dtype()
+    g = numpy.random.default_rng(seed)   # host generator: the same draws on CPU and GPU
+
+    def randn(shape, std):
+        return to_device(g.standard_normal(shape) * std, dtype)
+
+    E, H, M = word_dim, hidden, embed
+    p = {"W_m": randn((image_dim, M), (1.0 / image_dim) ** 0.5),
+         "W_w": randn((vocab_size, E), 0.1),
+         "W_e": randn((E, H), (2.0 / E) ** 0.5),
+         "W_f": randn((H, H), 0.5 * (2.0 / H) ** 0.5),
+         "W_b": randn((H, H), 0.5 * (2.0 / H) ** 0.5),
+         "W_d": randn((H, M), (2.0 / H) ** 0.5)}
+    for b, n in (("b_m", M), ("b_e", H), ("b_f", H), ("b_b", H), ("b_d", M)):
+        p[b] = xp.zeros(n, dtype=dtype)
+    return p
+
+
+class AlignmentModel:
+    """The BRNN alignment model. `training=True` switches dropout on (p = `dropout`)."""
+
+    def __init__(self, vocab_size: int, image_dim: int, word_dim: int = 300, hidden: int = 500,
+                 embed: int = 1000, score: str = "eq8", dropout: float = 0.0, seed: int = 0,
+                 dtype=None, params: dict | None = None):
+        if score not in KINDS:
+            raise ValueError(f"score must be one of {KINDS}, got {score!r}")
+        self.arch = dict(vocab_size=int(vocab_size), image_dim=int(image_dim),
+                         word_dim=int(word_dim), hidden=int(hidden), embed=int(embed),
+                         score=score)
+        self.dtype = dtype or float_dtype()
+        self.dropout = float(dropout)
+        self.training = False
+        self.rng = make_rng(seed + 1)  # dropout masks
+        if params is None:
+            params = init_params(vocab_size, image_dim, word_dim, hidden, embed, seed,
+                                 self.dtype)
+        self.params = {k: to_device(v, self.dtype) for k, v in params.items()}
+        expected = init_shapes(**{k: self.arch[k] for k in ARCH_KEYS if k != "score"})
+        got = {k: tuple(v.shape) for k, v in self.params.items()}
+        if got != expected:
+            raise ValueError(f"parameter shapes {got} do not match the architecture {expected}")
+
+    # ---- training ------------------------------------------------------------------------------
+    def loss(self, batch):
+        """batch: a ranking batch of B corresponding pairs -> (loss, grads).
+
+        loss: 0-d array, the Eq. 9 cost per pair (C / B; see ranking_loss.py), left on the
+        device (no synchronisation); grads: dict keyed like `params`.
+        """
+        P, drop, train = self.params, self.dropout, self.training
+        regions = to_device(batch["regions"], self.dtype)
+        words = to_device(batch["words"])
+        B = regions.shape[0]
+        if words.shape[0] != B:
+            raise ValueError(f"batch has {B} images but {words.shape[0]} sentences")
+        packed = pack(batch["word_mask"])
+        v, c_v = region_embed_forward(regions, P["W_m"], P["b_m"], drop, train, self.rng)
+        s, c_s = brnn_forward(words, packed, P, drop, train, self.rng)
+        S, c_S = score_forward(v, batch.get("region_mask"), s, packed.seg, B, self.arch["score"])
+        loss, dS = ranking_loss(S)                                                   # Eq. 9
+        dv, ds = score_backward(dS, c_S)
+        grads = brnn_backward(ds, c_s)
+        grads["W_m"], grads["b_m"] = region_embed_backward(dv, c_v)
+        return loss, grads
+
+    # ---- inference -----------------------------------------------------------------------------
+    def embed_regions(self, regions):
+        """regions: (N, R, D) CNN features -> v: (N, R, M) (Eq. 1, no dropout)."""
+        v, _ = region_embed_forward(to_device(regions, self.dtype), self.params["W_m"],
+                                    self.params["b_m"])
+        return v
+
+    def embed_sentences(self, words, word_mask):
+        """words, word_mask: (L, T) -> (s (W, M) the packed word vectors of Eq. 6, seg (W,) the
+        sentence of each word). No dropout."""
+        packed = pack(word_mask)
+        s, _ = brnn_forward(to_device(words), packed, self.params)
+        return s, packed.seg
+
+    def scores(self, v, region_mask, s, seg, n_sent: int, kind: str | None = None):
+        """The (N, L) image-sentence scores (Eq. 8 or 7) of embedded regions and sentences."""
+        return score_matrix(v, region_mask, s, seg, n_sent, kind or self.arch["score"])
+
+    def word_region_scores(self, regions, words):
+        """One image's regions (R, D) and one sentence's word indices (T,) -> (T, R): the
+        v_i . s_t the MRF of Eq. 10-12 decodes."""
+        v = self.embed_regions(regions[None])[0]
+        s, _ = self.embed_sentences(numpy.asarray(words)[None],
+                                    numpy.ones((1, len(words)), dtype=bool))
+        return s @ v.T
+
+
+def init_shapes(vocab_size, image_dim, word_dim, hidden, embed) -> dict:
+    """Parameter name -> shape, for an architecture."""
+    E, H, M = word_dim, hidden, embed
+    return {"W_m": (image_dim, M), "b_m": (M,), "W_w": (vocab_size, E), "W_e": (E, H),
+            "b_e": (H,), "W_f": (H, H), "b_f": (H,), "W_b": (H, H), "b_b": (H,),
+            "W_d": (H, M), "b_d": (M,)}
