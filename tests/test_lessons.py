@@ -21,7 +21,9 @@ LESSONS = REPO / "lessons"
 FIGURES = {
     "00_overview_and_data": ["shapes_examples", "region_feature_pca"],
     "01_layers_and_gradient_checks": ["relative_errors", "step_size"],
-    "04_retrieval": ["recall_vs_k", "test_size_and_offsets"],
+    "02_brnn": ["packing", "context_influence", "gradient_check"],
+    "03_score_and_ranking_loss": ["training_and_scores"],
+    "04_retrieval": ["recall_vs_k", "test_size_and_offsets", "alignment_training"],
     "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image"],
     "07_metrics": ["metric_bars"],
 }
