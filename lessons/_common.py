@@ -44,3 +44,67 @@ def save(fig, folder: Path, name: str) -> Path:
     else:
         plt.close(fig)
     return path
+
+
+def shapes_world(n_images: int, feature_dim: int, seed: int = 0) -> Path:
+    """The folder of a shapes world of this size, made once and then reused by every lesson
+    (under $LESSONS_DATA, default lessons/_data/). `vsa-np make-shapes` makes the same folders."""
+    from vsa_np.data import make_shapes
+
+    root = Path(os.environ.get("LESSONS_DATA", HERE / "_data"))
+    folder = root / f"shapes_{n_images}_{feature_dim}_{seed}"
+    done = folder / "COMPLETE"
+    if not done.is_file():
+        print(f"making a shapes world of {n_images} images ({feature_dim}-d features) in {folder}")
+        info = make_shapes(folder, n_images=n_images, seed=seed, feature_dim=feature_dim,
+                           progress=not QUICK)
+        print(f"  done in {info['seconds']:.1f} s")
+        done.write_text("made by lessons/_common.py\n")
+    return folder
+
+
+def lesson_world() -> Path:
+    """The shapes world the lessons share: 240 images with 512-d features in quick mode, 1200
+    images (1000 / 100 / 100) with 1024-d features otherwise."""
+    return shapes_world(240, 512) if QUICK else shapes_world(1200, 1024)
+
+
+def generator_config():
+    """The full-image generator the lessons share (06 trains it, 08 compares with it): small
+    enough for quick mode to train in seconds, otherwise a little larger."""
+    from vsa_np.generator.train import GenConfig
+
+    if QUICK:
+        return GenConfig(hidden=128, word_dim=64, dropout=0.0, lr=1e-3, batch_size=25,
+                         epochs=30, eval_beam=3, seed=0)
+    return GenConfig(hidden=256, word_dim=128, dropout=0.2, lr=1e-3, batch_size=50, epochs=15,
+                     eval_beam=3, seed=0)
+
+
+def trained_generator(world: Path, cfg) -> Path:
+    """The run folder of `train_generator(world, ..., cfg)` (vsa_np.generator.train), trained the
+    first time and reused after (under $LESSONS_DATA/runs/). Its `best` checkpoint and `log.json`
+    are what the lessons read."""
+    import hashlib
+    import shutil
+    from dataclasses import asdict
+
+    from vsa_np.generator.train import train_generator
+
+    key = hashlib.sha1(repr((world.name, sorted(asdict(cfg).items()))).encode()).hexdigest()[:10]
+    run = world.parent / "runs" / f"generator_{key}"
+    if not (run / "COMPLETE").is_file():
+        shutil.rmtree(run, ignore_errors=True)     # a run cut short: start again
+        print(f"training the generator ({cfg.epochs} epochs) into {run}")
+        summary = train_generator(world, run, cfg, quiet=QUICK)
+        print(f"  done in {summary['train_seconds']:.0f} s; best {summary['best_key']} "
+              f"{summary['best']:.3f} at step {summary['best_step']}")
+        (run / "COMPLETE").write_text("made by lessons/_common.py\n")
+    return run
+
+
+def shared_data() -> Path | None:
+    """The project's shared real-data folder (../shared/data, or $VSA_NP_SHARED_DATA), or None."""
+    env = os.environ.get("VSA_NP_SHARED_DATA")
+    d = Path(env) if env else HERE.parent.parent / "shared" / "data"
+    return d if d.is_dir() else None
