@@ -21,10 +21,15 @@ from vsa_np.errors import UserError, TrainingError
 # (subcommand, module): add a line here when a new subcommand is written.
 COMMANDS = [
     ("gradcheck", "gradcheck.cli"),
+    ("data-info", "vsa_np.commands.data_info"),
+    ("make-shapes", "vsa_np.commands.make_shapes"),
     ("score", "vsa_np.commands.score"),
     ("train-align", "vsa_np.commands.train_align"),
     ("eval-align", "vsa_np.commands.eval_align"),
     ("align", "vsa_np.commands.align"),
+    ("train-gen", "vsa_np.commands.train_gen"),
+    ("eval-gen", "vsa_np.commands.eval_gen"),
+    ("caption", "vsa_np.commands.caption"),
 ]
 
 

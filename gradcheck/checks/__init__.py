@@ -4,6 +4,7 @@ import importlib
 MODULES = [
     "gradcheck.checks.layers",
     "gradcheck.checks.alignment",
+    "gradcheck.checks.generator",
 ]
 
 

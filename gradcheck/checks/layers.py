@@ -44,24 +44,24 @@ def _rows(check, f, inputs, grads, df=None, tol=1e-7):
             for (name, x), g in zip(inputs.items(), grads)]
 
 
-@register("affine")
-def check_affine():
-    g = make_rng(1)
-    x, W, b = _randn(g, 4, 5), _randn(g, 5, 3), _randn(g, 3)
+def _check_affine(name, seed, x_shape, M):
+    g = make_rng(seed)
+    x, W, b = _randn(g, *x_shape), _randn(g, x_shape[-1], M), _randn(g, M)
     out, cache = L.affine_forward(x, W, b)
     dout = _randn(g, *out.shape)
     f = lambda: L.affine_forward(x, W, b)[0]  # noqa: E731
-    return _rows("affine", f, {"x": x, "W": W, "b": b}, L.affine_backward(dout, cache), dout)
+    return _rows(name, f, {"x": x, "W": W, "b": b}, L.affine_backward(dout, cache), dout)
+
+
+@register("affine")
+def check_affine():
+    return _check_affine("affine", 1, (4, 5), 3)
 
 
 @register("affine_3d")
 def check_affine_3d():
-    g = make_rng(2)
-    x, W, b = _randn(g, 3, 4, 5), _randn(g, 5, 6), _randn(g, 6)
-    out, cache = L.affine_forward(x, W, b)
-    dout = _randn(g, *out.shape)
-    f = lambda: L.affine_forward(x, W, b)[0]  # noqa: E731
-    return _rows("affine_3d", f, {"x": x, "W": W, "b": b}, L.affine_backward(dout, cache), dout)
+    """The time-distributed case: one W for every (n, t)."""
+    return _check_affine("affine_3d", 2, (3, 4, 5), 6)
 
 
 @register("relu")

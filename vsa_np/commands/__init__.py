@@ -1,1 +1,1 @@
-"""Subcommands of the `vsa-np` command line, one module each (see `vsa_np/cli.py`)."""
+"""Subcommands of the `vsa-np` command line, one module each (listed in `vsa_np/cli.py`)."""

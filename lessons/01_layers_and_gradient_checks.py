@@ -1,0 +1,212 @@
+# %% [markdown]
+# # Lesson 01: layers, their backward passes, and gradient checks
+#
+# Paper: Sec. 3 (every equation of the model), "We set the activation function f to the rectified
+# linear unit (ReLU), which computes f: x -> max(0, x)".
+#
+# Both models of the paper are built from three kinds of layer:
+#
+# - affine maps `x W + b`: the region embedding (Eq. 1), the word layer (Eq. 3), the BRNN output
+#   (Eq. 6), the image bias of the generator (Eq. 13) and its word scores (Eq. 15);
+# - the ReLU `f`, applied after almost all of them;
+# - the ReLU RNN `h_t = f(a_t + W h_{t-1} + b)`: the BRNN's two directions (Eq. 4, 5) and the
+#   multimodal RNN (Eq. 14).
+#
+# vsa-np writes each as a pair, CS231n style: `out, cache = x_forward(...)` and
+# `grads = x_backward(dout, cache)`. Nothing computes gradients automatically, so every backward
+# pass is a derivation that can be wrong. This lesson derives them, checks them against numerical
+# gradients, and looks at why the check is done in float64 with a step h of about 1e-5.
+
+# %%
+import numpy as np
+from _common import QUICK, figure_dir, plt, save
+
+import vsa_np.layers as L
+from gradcheck import numerical_grad, numerical_grad_array, rel_error, run_checks
+from gradcheck.checks.layers import LAYER_CHECKS
+from gradcheck.cli import format_table
+from vsa_np.backend import rng, to_host, xp
+
+FIG = figure_dir("01_layers_and_gradient_checks")
+
+# %% [markdown]
+# ## The affine layer
+#
+# `out[n, m] = sum_d x[n, d] W[d, m] + b[m]`, shapes x: (N, D), W: (D, M), b: (M,). Let `G` be
+# the gradient of some scalar loss with respect to `out` (N, M). By the chain rule,
+# `dL/dW[d, m] = sum_n G[n, m] * d out[n, m] / d W[d, m] = sum_n x[n, d] G[n, m]`, and likewise
+# for x and b:
+#
+#     dx = G W^T          (N, M) (M, D) -> (N, D)
+#     dW = x^T G          (D, N) (N, M) -> (D, M)
+#     db = sum_n G[n]     (M,)
+#
+# A useful habit: the shapes alone almost force these formulas. Below, the library's backward pass
+# against the formulas, and one entry of dW against a centered difference worked out by hand:
+# the loss is `L = sum(out * G)`, so its gradient with respect to `out` is exactly G.
+
+# %%
+g = rng(0)
+x, W, b = g.standard_normal((2, 3)), g.standard_normal((3, 4)), g.standard_normal(4)
+out, cache = L.affine_forward(x, W, b)
+G = g.standard_normal(out.shape)
+dx, dW, db = L.affine_backward(G, cache)
+print("dx == G W^T:", np.allclose(to_host(dx), to_host(G @ W.T)),
+      "  dW == x^T G:", np.allclose(to_host(dW), to_host(x.T @ G)),
+      "  db == sum_n G:", np.allclose(to_host(db), to_host(G.sum(axis=0))))
+
+h = 1e-5
+loss = lambda: float(xp.sum(L.affine_forward(x, W, b)[0] * G))  # noqa: E731
+old = float(W[1, 2])
+W[1, 2] = old + h
+plus = loss()
+W[1, 2] = old - h
+minus = loss()
+W[1, 2] = old
+print(f"dL/dW[1,2]: backward pass {float(dW[1, 2]):+.10f}, "
+      f"(L(W+h) - L(W-h)) / 2h = ({plus:+.10f} - ({minus:+.10f})) / 2e-5 = {(plus - minus) / (2 * h):+.10f}")
+
+# %% [markdown]
+# ## The ReLU and its kink
+#
+# `f(x) = max(0, x)` has derivative 1 for x > 0 and 0 for x < 0, so `dx = G * 1[x > 0]`. The
+# cache keeps the output: `out > 0` is the same test as `x > 0`.
+#
+# At x = 0 there is no derivative, and a centered difference that straddles the kink measures the
+# slope of a chord instead. With x = 3e-6 and h = 1e-5 the chord goes from f(-7e-6) = 0 to
+# f(1.3e-5) = 1.3e-5, a slope of 0.65, while the true derivative is 1. This is why the checks in
+# `gradcheck/checks/layers.py` push ReLU inputs at least 0.1 away from zero and reject draws where
+# a recurrent pre-activation falls within 1e-3 of it.
+
+# %%
+for x0 in (0.5, 3e-6):
+    xr = xp.asarray([x0])
+    analytic = L.relu_backward(xp.ones(1), L.relu_forward(xr)[1])
+    numeric = numerical_grad(lambda: L.relu_forward(xr)[0].sum(), xr, h=1e-5)
+    print(f"x = {x0:g}: analytic {float(analytic[0]):.3f}, numerical {numeric[0]:.3f}, "
+          f"relative error {rel_error(analytic, numeric):.1e}")
+
+# %% [markdown]
+# ## The ReLU RNN and backpropagation through time
+#
+# One step (Eq. 4, 5 and 14 share it, with a_t the already-projected input):
+#
+#     z_t = a_t + h_{t-1} W + b,    h_t = f(z_t)
+#
+# Given the gradient g_t arriving at h_t: `dz_t = g_t * 1[h_t > 0]`, and then, as in the affine
+# layer, `da_t = dz_t`, `dh_{t-1} = dz_t W^T`, `dW += h_{t-1}^T dz_t`, `db += sum_n dz_t`.
+#
+# h_t feeds both the loss (its own upstream gradient dh_t) and the next step, so the gradient
+# arriving at h_t is `g_t = dh_t + dz_{t+1} W^T`: walk backwards through time carrying that second
+# term. Right to left (Eq. 5) is the same with time reversed. The library does this in one loop
+# for the carry and ONE matrix product for dW over all steps; below it is checked against chaining
+# the single-step backward pass by hand.
+
+# %%
+g = rng(1)
+N, T, H = 3, 4, 5
+a, h0 = g.standard_normal((N, T, H)), xp.abs(g.standard_normal((N, H)))
+Wh, bh = 0.3 * g.standard_normal((H, H)), 0.1 * g.standard_normal(H)
+hs, cache = L.rnn_forward(a, h0, Wh, bh)
+dh = g.standard_normal(hs.shape)
+da, dh0, dWh, dbh = L.rnn_backward(dh, cache)
+
+# The same gradients, one step at a time, walking back from t = T - 1.
+carry, dW_sum = xp.zeros((N, H)), xp.zeros((H, H))
+for t in range(T - 1, -1, -1):
+    prev = h0 if t == 0 else hs[:, t - 1]
+    _, step_cache = L.rnn_step_forward(a[:, t], prev, Wh, bh)
+    da_t, carry, dW_t, _ = L.rnn_step_backward(dh[:, t] + carry, step_cache)
+    dW_sum += dW_t
+    assert np.allclose(to_host(da_t), to_host(da[:, t]))
+print("rnn_backward == chained rnn_step_backward:",
+      np.allclose(to_host(carry), to_host(dh0)), np.allclose(to_host(dW_sum), to_host(dWh)))
+
+# %% [markdown]
+# ## The library's checks
+#
+# `gradcheck` compares every backward pass with centered differences,
+# `df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / 2h`, in float64, and reports per parameter the
+# largest relative error `|a - n| / (|a| + |n|)` (CS231n's measure: scale-free, 0 when equal, 1
+# when one is zero). Layers pass below 1e-7. This is the same table as `vsa-np gradcheck`.
+
+# %%
+rows = run_checks(LAYER_CHECKS)
+print(format_table(rows))
+assert all(r.status == "PASS" for r in rows)
+
+fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1))
+labels = [f"{r.check} / {r.param}" for r in rows]
+errors = [max(r.max_rel_error, 1e-17) for r in rows]
+ax.barh(range(len(rows)), errors, color="tab:blue")
+ax.axvline(rows[0].tol, color="tab:red", ls="--", label=f"tolerance {rows[0].tol:g}")
+ax.axvline(np.finfo(np.float64).eps, color="gray", ls=":", label="float64 machine epsilon")
+ax.set_xscale("log")
+ax.set_yticks(range(len(rows)), labels, fontsize=7)
+ax.invert_yaxis()
+ax.set_xlabel("max relative error, analytic vs. numerical gradient")
+ax.set_title("Every layer's backward pass against centered differences (float64)")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8)
+save(fig, FIG, "relative_errors")
+
+# %% [markdown]
+# ## How big should h be?
+#
+# A centered difference makes two errors. Taylor expansion gives
+# `(f(x + h) - f(x - h)) / 2h = f'(x) + h^2 f'''(x) / 6 + ...`: a truncation error growing like
+# h^2. And f is computed with a rounding error of about eps * |f|, which the division by 2h blows up
+# into eps * |f| / h. The total, `c1 h^2 + c2 eps / h`, is a V on a log-log plot with its bottom
+# near `h = eps^(1/3)`: about 6e-6 in float64 (eps = 2.2e-16), about 5e-3 in float32 (eps = 1.2e-7).
+#
+# Below, the relative error of the softmax loss's gradient (Eq. 15, smooth everywhere) as h varies.
+# In float32 the best error is around 1e-3 or worse, which cannot tell a correct backward pass from
+# a slightly wrong one: gradient checks run in float64 (training runs in float32).
+
+# %%
+steps = np.logspace(-13, -0.5, 14 if QUICK else 26)
+curves = {}
+for dtype in (np.float64, np.float32):
+    g = rng(2)
+    N, T, V = 2, 3, 5
+    x = g.standard_normal((N, T, V)).astype(dtype)
+    y = xp.asarray([[1, 4, 0], [2, 2, 3]])
+    mask = xp.asarray([[True, True, True], [True, True, False]])
+    _, dx = L.temporal_softmax_loss(x, y, mask)
+    f = lambda: L.temporal_softmax_loss(x, y, mask)[0]  # noqa: E731
+    curves[dtype.__name__] = [rel_error(dx, numerical_grad(f, x, h=float(s))) for s in steps]
+
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for name, errs in curves.items():
+    ax.loglog(steps, errs, "o-", label=name, ms=4)
+ax.axvline(1e-5, color="gray", ls="--", label="h = 1e-5 (gradcheck's default)")
+ax.set_xlabel("step h")
+ax.set_ylabel("max relative error")
+ax.set_title("Centered differences: truncation ~ h^2 (right), rounding ~ eps/h (left)")
+ax.legend(fontsize=8)
+save(fig, FIG, "step_size")
+best = {k: min(v) for k, v in curves.items()}
+print("best relative error over h:", {k: f"{v:.1e}" for k, v in best.items()})
+
+# %% [markdown]
+# ## Checking a backward pass without a scalar loss
+#
+# `numerical_grad_array(f, x, df)` checks an array-valued layer against a random upstream gradient
+# `df`: it differentiates `sum(f(x) * df)`, whose exact gradient is what `backward(df)` returns. Here
+# it catches a planted bug: an RNN backward pass that forgets the ReLU mask on the carried gradient
+# is off by far more than any tolerance.
+
+# %%
+g = rng(3)
+a, Wh, bh = g.standard_normal((2, 3, 4)), 0.5 * g.standard_normal((4, 4)), 0.1 * g.standard_normal(4)
+hs, cache = L.rnn_forward(a, None, Wh, bh)
+dh = g.standard_normal(hs.shape)
+numeric = numerical_grad_array(lambda: L.rnn_forward(a, None, Wh, bh)[0], a, dh)
+good = L.rnn_backward(dh, cache)[0]
+# The bug: backpropagate through the recurrence as if f were the identity.
+bad = xp.empty_like(dh)
+carry = xp.zeros((2, 4))
+for t in range(2, -1, -1):
+    bad[:, t] = dh[:, t] + carry
+    carry = bad[:, t] @ Wh.T
+print(f"correct backward pass: {rel_error(good, numeric):.1e}   "
+      f"without the ReLU mask: {rel_error(bad, numeric):.1e}")

@@ -1,0 +1,194 @@
+# %% [markdown]
+# # Lesson 02: the bidirectional RNN that embeds words (Eq. 2-6)
+#
+# Paper: Sec. 3.1.2, "Representing sentences", Eq. 2-6 and Figure 3.
+#
+# The alignment model puts image regions and words in one h-dimensional space. A word's vector
+# should say what it refers to in its sentence ("dog" in "hot dog" is not the animal), so each word
+# is read with its context by a bidirectional RNN, f = ReLU:
+#
+#     (2)  x_t   = W_w 1_t                          the word's vector (a row of W_w)
+#     (3)  e_t   = f(W_e x_t + b_e)
+#     (4)  h^f_t = f(e_t + W_f h^f_{t-1} + b_f)     left to right, h^f_0 = 0
+#     (5)  h^b_t = f(e_t + W_b h^b_{t+1} + b_b)     right to left, h^b_{N+1} = 0
+#     (6)  s_t   = f(W_d (h^f_t + h^b_t) + b_d)     s_t in R^h
+#
+# h^f_t has read words 1..t, h^b_t words t..N, so every s_t depends on the whole sentence, with no
+# fixed window (the earlier DeFrag model used dependency-tree relations, two words at a time).
+# In vsa-np: `vsa_np/alignment/brnn.py`, built from the layers of lesson 01.
+
+# %%
+import numpy as np
+from _common import figure_dir, plt, save
+from matplotlib.colors import LogNorm
+
+from gradcheck import run_checks
+from gradcheck.cli import format_table
+from vsa_np.alignment.brnn import brnn_backward, brnn_forward
+from vsa_np.alignment.model import init_params
+from vsa_np.alignment.packed_rnn import packed_rnn_forward
+from vsa_np.alignment.packing import pack
+from vsa_np.backend import to_device, to_host, xp
+from vsa_np.layers import rnn_forward
+
+FIG = figure_dir("02_brnn")
+
+# %% [markdown]
+# ## The backward pass, derived
+#
+# Walk the equations backwards with the gradients `ds_t` of the loss with respect to each s_t
+# (they come from the score of Eq. 8, lesson 03). Write u_t = h^f_t + h^b_t.
+#
+#     Eq. 6:  dz_t = ds_t * 1[s_t > 0],   dW_d = sum_t u_t^T dz_t,   db_d = sum_t dz_t,
+#             du_t = dz_t W_d^T
+#     u_t is a sum, so h^f_t and h^b_t both receive du_t directly.
+#     Eq. 4:  h^f_t also feeds h^f_{t+1}: walking t = N..1, g^f_t = du_t + dz^f_{t+1} W_f^T,
+#             dz^f_t = g^f_t * 1[h^f_t > 0],  dW_f = sum_t h^f_{t-1}^T dz^f_t
+#     Eq. 5:  the mirror image: walking t = 1..N, g^b_t = du_t + dz^b_{t-1} W_b^T, ...
+#     e_t feeds both directions: de_t = dz^f_t + dz^b_t
+#     Eq. 3:  da_t = de_t * 1[e_t > 0],  dW_e = sum_t x_t^T da_t,  dx_t = da_t W_e^T
+#     Eq. 2:  dW_w[w] = sum of dx_t over the positions t where word w occurs (a scatter-add:
+#             a word used twice gets both gradients)
+#
+# Each line is an affine or ReLU backward pass from lesson 01, or an RNN backward pass in one
+# direction or the other. `brnn_backward` is exactly this list, bottom to top.
+#
+# ## A small model
+#
+# A vocabulary of 12 words, word vectors of size 8, BRNN hidden size 10, multimodal size 6, all in
+# float64. Biases are set slightly positive so that few ReLUs are off in this untrained model.
+
+# %%
+vocab = "<end> a dog cat runs jumps on the grass red ball with".split()
+ids = {w: i for i, w in enumerate(vocab)}
+params = init_params(vocab_size=len(vocab), image_dim=4, word_dim=8, hidden=10, embed=6,
+                     seed=0, dtype=np.float64)
+for k in ("b_e", "b_f", "b_b", "b_d"):
+    params[k] += 0.3
+
+sentences = ["a dog runs on the grass", "red ball", "the cat jumps on"]
+T = max(len(s.split()) for s in sentences)
+words = np.zeros((len(sentences), T), np.int64)
+word_mask = np.zeros((len(sentences), T), bool)
+for b, s in enumerate(sentences):
+    toks = [ids[w] for w in s.split()]
+    words[b, :len(toks)], word_mask[b, :len(toks)] = toks, True
+
+packed = pack(word_mask)
+s, cache = brnn_forward(to_device(words), packed, params)
+print(f"{packed.W} words in {len(sentences)} sentences -> s: {tuple(s.shape)} (one row per word)")
+
+# %% [markdown]
+# ## Packing: no work on padding
+#
+# Sentences have different lengths. Instead of running the recurrence over a padded (B, T) array
+# with a mask, `pack` lays the W real words out time-major: the first word of every sentence
+# (longest sentence first), then the second word of those that have one, and so on. Step t of
+# the recurrence is one contiguous block of rows, and the live sentences of step t are the first
+# rows of step t - 1: one (n_t, H) x (H, H) product per step, over real words only.
+
+# %%
+print("time steps (first row, number of sentences still going):", packed.steps)
+tm_row = np.full(words.shape, -1)
+flat = to_host(packed.flat)
+tm_row.reshape(-1)[flat[to_host(packed.tm)]] = np.arange(packed.W)
+print("time-major row of each (sentence, position), -1 = padding:\n", tm_row)
+
+# The packed recurrence equals vsa_np.layers.rnn_forward run over the padded batch with a mask.
+H = params["W_f"].shape[0]
+e_tm = xp.asarray(np.random.default_rng(1).standard_normal((packed.W, H)))
+padded = xp.zeros((len(sentences) * T, H))
+padded[flat[to_host(packed.tm)]] = e_tm
+for reverse in (False, True):
+    h_packed, _ = packed_rnn_forward(e_tm, params["W_f"], params["b_f"], packed.steps, reverse)
+    h_masked, _ = rnn_forward(padded.reshape(len(sentences), T, H), None, params["W_f"],
+                              params["b_f"], xp.asarray(word_mask), reverse=reverse)
+    same = np.allclose(to_host(h_packed), to_host(h_masked.reshape(-1, H)[flat[to_host(packed.tm)]]))
+    print(f"packed == masked, {'right to left' if reverse else 'left to right'}: {same}")
+    assert same
+
+fig, ax = plt.subplots(figsize=(6, 2.4))
+ax.imshow(word_mask, cmap="Greys", vmin=-0.5, vmax=2, aspect="auto")
+for b in range(len(sentences)):
+    for t in range(T):
+        label = f"{vocab[words[b, t]]}\nrow {tm_row[b, t]}" if word_mask[b, t] else "pad"
+        ax.text(t, b, label, ha="center", va="center", fontsize=8,
+                color="black" if word_mask[b, t] else "gray")
+ax.set_xticks(range(T), [f"t = {t + 1}" for t in range(T)])
+ax.set_yticks(range(len(sentences)), [f"sentence {b}" for b in range(len(sentences))])
+ax.set_title("Packed time-major: the row of each word in the recurrence (padding never computed)")
+save(fig, FIG, "packing")
+
+# %% [markdown]
+# ## Every word sees the whole sentence
+#
+# How much does word u move the vector s_t? The size of the Jacobian `d s_t / d x_u`, measured
+# with the backward pass: send a random gradient into row t of s only, and read dx_u from the
+# gradient of W_w (every word of the sentence below is distinct, so row `ids[word u]` of dW_w is
+# exactly dx_u). With W_b = 0 the right-to-left stream carries no context (h^b_t = f(e_t + b_b))
+# and s_t depends only on words 1..t, a lower-triangular pattern; with W_f = 0, upper-triangular;
+# the full BRNN fills the whole matrix.
+
+# %%
+sentence = "a red ball with the dog on grass".split()
+one = np.array([[ids[w] for w in sentence]])
+p1 = pack(np.ones_like(one, bool))
+g = np.random.default_rng(2)
+
+
+def influence(P):
+    """(N, N): |d s_t / d x_u| (Frobenius norm estimated with random projections)."""
+    n = len(sentence)
+    out = np.zeros((n, n))
+    for _ in range(4):
+        for t in range(n):
+            s1, c1 = brnn_forward(to_device(one), p1, P)
+            ds = xp.zeros_like(s1)
+            ds[t] = xp.asarray(g.standard_normal(s1.shape[1]))
+            dW = to_host(brnn_backward(ds, c1)["W_w"])
+            out[t] += np.linalg.norm(dW[one[0]], axis=1) ** 2
+    return np.sqrt(out / 4)
+
+
+variants = {"full BRNN (Eq. 4-6)": params,
+            "W_b = 0: left context only": {**params, "W_b": 0 * params["W_b"]},
+            "W_f = 0: right context only": {**params, "W_f": 0 * params["W_f"]}}
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+for ax, (title, P) in zip(axes, variants.items()):
+    m = influence(P)
+    im = ax.imshow(np.ma.masked_less(m, 1e-12), cmap=cmap, norm=LogNorm(1e-2, 5))
+    ax.set_xticks(range(len(sentence)), sentence, rotation=45, fontsize=8)
+    ax.set_yticks(range(len(sentence)),
+                  [f"s of '{w}'" for w in sentence] if ax is axes[0] else [], fontsize=8)
+    ax.set_xlabel("input word u")
+    ax.set_title(title, fontsize=10)
+    if title.startswith("W_b"):
+        assert np.allclose(np.triu(m, 1), 0)   # nothing from the right
+    if title.startswith("W_f"):
+        assert np.allclose(np.tril(m, -1), 0)  # nothing from the left
+fig.colorbar(im, ax=axes, shrink=0.8, label="|d s_t / d x_u| (white: exactly 0)")
+fig.suptitle("How much each input word moves each output vector (log scale)")
+save(fig, FIG, "context_influence")
+
+# %% [markdown]
+# ## Gradient checks
+#
+# The library registers checks for the BRNN as a whole (every parameter, on a ragged batch) and
+# for the packed recurrence in each direction; they run in float64 at a point at least 1e-3 away
+# from every ReLU kink (found by recomputing the model with plain loops).
+
+# %%
+rows = run_checks(["align_brnn", "align_packed_rnn_fwd", "align_packed_rnn_bwd"])
+print(format_table(rows))
+assert all(r.status == "PASS" for r in rows)
+
+fig, ax = plt.subplots(figsize=(7, 0.25 * len(rows) + 1))
+ax.barh(range(len(rows)), [max(r.max_rel_error, 1e-17) for r in rows])
+ax.axvline(rows[0].tol, color="tab:red", ls="--", label=f"tolerance {rows[0].tol:g}")
+ax.set_xscale("log")
+ax.set_yticks(range(len(rows)), [f"{r.check} / {r.param}" for r in rows], fontsize=8)
+ax.invert_yaxis()
+ax.set_xlabel("max relative error (float64, centered differences)")
+ax.legend(fontsize=8)
+save(fig, FIG, "gradient_check")

@@ -1,0 +1,240 @@
+# %% [markdown]
+# # Lesson 03: the image-sentence score and the ranking loss (Eq. 7-9)
+#
+# Paper: Sec. 3.1.3, "Alignment objective", Eq. 7-9 and Figure 3.
+#
+# Lessons 01-02 map regions to vectors v_i (Eq. 1) and words to vectors s_t (Eq. 2-6) in one
+# h-dimensional space, where `v_i . s_t` says how well word t fits region i. The training data
+# only says which image goes with which sentence, so the word-region scores are reduced to one
+# image-sentence score S_kl. The earlier DeFrag model summed the positive parts over all pairs,
+# the paper takes, for every word, its best region:
+#
+#     (7)  S_kl = sum_{t in g_l} sum_{i in g_k} max(0, v_i . s_t)      DeFrag
+#     (8)  S_kl = sum_{t in g_l} max_{i in g_k} v_i . s_t              this paper
+#
+# and asks every true pair (k, k) to beat every mismatched pair of its row and column by 1:
+#
+#     (9)  C = sum_k [ sum_l max(0, S_kl - S_kk + 1) + sum_l max(0, S_lk - S_kk + 1) ]
+#
+# (l = k adds the constant 1 twice and no gradient; the library leaves it out and divides C by
+# the batch size B, so the learning rate does not depend on B.)
+
+# %%
+import numpy as np
+from _common import QUICK, figure_dir, plt, save
+
+from gradcheck import run_checks
+from gradcheck.cli import format_table
+from vsa_np.alignment import AlignmentModel
+from vsa_np.alignment.ranking_loss import ranking_loss
+from vsa_np.alignment.score import score_backward, score_forward
+from vsa_np.backend import to_host, xp
+from vsa_np.optim import SGDMomentum, clip_elementwise
+from vsa_np.retrieval import retrieval_metrics
+
+FIG = figure_dir("03_score_and_ranking_loss")
+
+# %% [markdown]
+# ## Eq. 7 and Eq. 8 by hand
+#
+# Two images with three regions each, two sentences of three and two words, vectors of size 4.
+# The library packs the words of all sentences into one (W, M) array with `seg[w]`, the sentence
+# of word w (lesson 02).
+
+# %%
+g = np.random.default_rng(0)
+v = g.standard_normal((2, 3, 4))               # (N images, R regions, M)
+s = g.standard_normal((5, 4))                  # (W words, M): sentence 0 = words 0-2, 1 = 3-4
+seg = np.array([0, 0, 0, 1, 1])
+S_hand = {"eq8": np.zeros((2, 2)), "eq7": np.zeros((2, 2))}
+for k in range(2):
+    for w in range(5):
+        dots = v[k] @ s[w]                     # v_i . s_t for the 3 regions of image k
+        S_hand["eq8"][k, seg[w]] += dots.max()
+        S_hand["eq7"][k, seg[w]] += np.maximum(dots, 0).sum()
+for kind in ("eq8", "eq7"):
+    S_lib, _ = score_forward(xp.asarray(v), None, xp.asarray(s), xp.asarray(seg), 2, kind)
+    print(f"{kind}: by hand\n{S_hand[kind]}\nlibrary\n{to_host(S_lib)}")
+    assert np.allclose(S_hand[kind], to_host(S_lib))
+
+# %% [markdown]
+# ## Why each word takes its best region
+#
+# The gradient of Eq. 8 for one pair (k, l) is
+#
+#     dS_kl / dv_i = sum of s_t over the words t of l whose best region is i
+#     dS_kl / ds_t = v_{best(t)}
+#
+# so only the winning region of each word learns from that word. A region that wins no word gets
+# nothing and is free to specialise elsewhere: the model is pushed to explain each word with ONE
+# region, which is what makes the word-region scores usable as alignments (lesson 05). Eq. 7 sends
+# gradient to every region with a positive dot product; DeFrag needed an extra multiple-instance
+# objective to sort that out. The library's backward pass, with dS = 1 on the pair (image 0,
+# sentence 0) only:
+
+# %%
+for kind in ("eq8", "eq7"):
+    S_lib, cache = score_forward(xp.asarray(v), None, xp.asarray(s), xp.asarray(seg), 2, kind)
+    dS = xp.zeros((2, 2))
+    dS[0, 0] = 1
+    dv, ds = score_backward(dS, cache)
+    got = np.abs(to_host(dv)[0]).sum(axis=1) > 0
+    print(f"{kind}: regions of image 0 that receive gradient: {np.flatnonzero(got).tolist()}")
+best = (v[0] @ s[:3].T).argmax(axis=0)
+print("best region of each word of sentence 0 (Eq. 8):", best.tolist())
+dv8 = to_host(score_backward(dS, score_forward(xp.asarray(v), None, xp.asarray(s),
+                                               xp.asarray(seg), 2, "eq8")[1])[0])[0]
+assert all(np.allclose(dv8[i], s[:3][best == i].sum(axis=0)) for i in range(3))
+
+# %% [markdown]
+# ## The ranking loss by hand
+#
+# For a batch of B pairs, each row k of S ranks the sentences for image k and each column ranks the
+# images for sentence k. A hinge is active when a wrong entry comes within 1 of the true one. Its
+# gradient is +1 on the wrong entry and -1 on the diagonal entry it was compared with, divided by B.
+
+# %%
+S = np.array([[3.0, 1.5, 2.4],
+              [0.2, 1.0, 1.7],
+              [1.1, -0.5, 2.0]])
+B = len(S)
+terms = [(k, l, max(0, S[k, l] - S[k, k] + 1), max(0, S[l, k] - S[k, k] + 1))
+         for k in range(B) for l in range(B) if l != k]
+for k, l, row, col in terms:
+    print(f"k={k} l={l}: sentences for image k: max(0, {S[k, l]} - {S[k, k]} + 1) = {row:.1f};"
+          f"  images for sentence k: max(0, {S[l, k]} - {S[k, k]} + 1) = {col:.1f}")
+C = sum(r + c for _, _, r, c in terms)
+loss, dS = ranking_loss(xp.asarray(S))
+print(f"C / B by hand = {C:.4f} / {B} = {C / B:.4f}; library {float(loss):.4f}")
+print("dS * B =\n", to_host(dS) * B)
+assert np.isclose(C / B, float(loss))
+
+# %% [markdown]
+# ## Gradient checks
+#
+# The score layer (both kinds), the loss, the region embedding and the whole model (every
+# parameter, through Eq. 1-9) against centered differences, at points clear of the kinks: ReLUs,
+# ties in the max of Eq. 8, hinges at 0.
+
+# %%
+names = ["align_score_eq8", "align_score_eq7", "align_ranking_loss", "align_region_embed",
+         "align_model_eq8", "align_model_eq7"]
+rows = run_checks(names)
+print(format_table(rows))
+assert all(r.status == "PASS" for r in rows)
+
+# %% [markdown]
+# ## Training on a toy world
+#
+# Twenty object words, each with a random 48-d "CNN feature". An image has three objects: regions
+# 1-3 are their features plus noise, region 0 (the whole image) their mean. Its sentence names two
+# of them with filler words around ("a dog near the ball"). Nothing tells the model which region
+# a word belongs to: that has to come out of Eq. 8 and 9. SGD with momentum 0.9 and elementwise
+# clipping at 5 (Sec. 3.3), batches of 25 pairs; Eq. 8 against Eq. 7 on the same data.
+
+# %%
+objects = ("dog cat ball tree car bike man woman boat house "
+           "bird horse kite flower chair table bench sign bus train").split()
+vocab = ["<end>", "a", "the", "near", "with", "and"] + objects
+D, R = 48, 4
+feature = g.standard_normal((len(objects), D))
+
+
+def toy_world(n, seed):
+    """n images (n, R, D) and one sentence each (n, 5) word ids, plus which region each word is."""
+    r = np.random.default_rng(seed)
+    regions = np.empty((n, R, D))
+    words, truth = np.empty((n, 5), np.int64), np.full((n, 5), -1)
+    for k in range(n):
+        obj = r.choice(len(objects), 3, replace=False)
+        regions[k, 1:] = feature[obj] + 0.5 * r.standard_normal((3, D))
+        regions[k, 0] = feature[obj].mean(axis=0) + 0.5 * r.standard_normal(D)
+        a, b = r.choice(3, 2, replace=False)
+        words[k] = [r.choice([1, 2]), 6 + obj[a], r.choice([3, 4, 5]), r.choice([1, 2]), 6 + obj[b]]
+        truth[k, 1], truth[k, 4] = 1 + a, 1 + b
+    return regions.astype(np.float32), words, truth
+
+
+def batch_of(regions, words, idx):
+    return {"regions": regions[idx], "region_mask": np.ones((len(idx), R), bool),
+            "words": words[idx], "word_mask": np.ones(words[idx].shape, bool),
+            "image_idx": idx, "sent_idx": idx}
+
+
+train, test = toy_world(500, seed=1), toy_world(100, seed=2)
+steps = 150 if QUICK else 600
+curves, models = {}, {}
+for kind in ("eq8", "eq7"):
+    model = AlignmentModel(len(vocab), D, word_dim=16, hidden=32, embed=32, score=kind, seed=0)
+    opt = SGDMomentum(lr=1e-3, momentum=0.9)
+    order = np.random.default_rng(3)
+    curves[kind] = []
+    for step in range(steps):
+        loss, grads = model.loss(batch_of(train[0], train[1], order.choice(500, 25, replace=False)))
+        opt.step(model.params, clip_elementwise(grads, 5.0))
+        curves[kind].append(float(loss))
+    models[kind] = model
+    batch = batch_of(test[0], test[1], np.arange(100))
+    v_t = model.embed_regions(batch["regions"])
+    s_t, seg_t = model.embed_sentences(batch["words"], batch["word_mask"])
+    S_test = to_host(model.scores(v_t, batch["region_mask"], s_t, seg_t, 100))
+    m = retrieval_metrics(S_test, np.arange(100))
+    print(f"{kind}: loss {np.mean(curves[kind][:10]):.2f} -> {np.mean(curves[kind][-10:]):.2f}; "
+          f"100 held-out pairs: annotation R@1 {m['annotation']['R@1']:.0f}%, "
+          f"search R@1 {m['search']['R@1']:.0f}%")
+
+# %% [markdown]
+# The score matrix of held-out pairs has a bright diagonal: each image scores highest with its own
+# sentence. In the word-region scores (right panel below), the object words light up their own
+# region, and the filler words ("a", "and", "the") sit near zero for every region: the model has
+# learnt to leave them out of the sum of Eq. 8, as the paper observes for stop words ("mapped near
+# the origin", Sec. 4.1).
+#
+# Did the words find their regions? For every object word of the held-out sentences, is its best
+# region (the argmax of Eq. 8) the region that really shows the object?
+
+# %%
+hits = {}
+for kind, model in models.items():
+    correct = total = 0
+    for k in range(100):
+        Q = to_host(model.word_region_scores(test[0][k], test[1][k]))    # (T, R): v_i . s_t
+        for t in (1, 4):
+            correct += Q[t].argmax() == test[2][k, t]
+            total += 1
+    hits[kind] = correct / total
+    print(f"{kind}: object words whose best region is the right one: {100 * hits[kind]:.0f}%"
+          f" (chance {100 / R:.0f}%)")
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [1.4, 1, 1]})
+for kind, c in curves.items():
+    smooth = np.convolve(c, np.ones(10) / 10, mode="valid")
+    axes[0].plot(c, alpha=0.25, color="C0" if kind == "eq8" else "C1")
+    axes[0].plot(np.arange(9, len(c)), smooth, color="C0" if kind == "eq8" else "C1",
+                 label=f"{kind} ({'best region' if kind == 'eq8' else 'sum of positive parts'})")
+axes[0].set_xlabel("step")
+axes[0].set_ylabel("Eq. 9 loss per pair")
+axes[0].set_yscale("log")
+axes[0].set_title("Training on the toy world")
+axes[0].legend(fontsize=8)
+model = models["eq8"]
+batch = batch_of(test[0], test[1], np.arange(12))
+v_t = model.embed_regions(batch["regions"])
+s_t, seg_t = model.embed_sentences(batch["words"], batch["word_mask"])
+im = axes[1].imshow(to_host(model.scores(v_t, batch["region_mask"], s_t, seg_t, 12)), cmap="viridis")
+axes[1].set_xticks(range(0, 12, 2))
+axes[1].set_yticks(range(0, 12, 2))
+axes[1].set_xlabel("sentence l")
+axes[1].set_ylabel("image k")
+axes[1].set_title("S_kl (Eq. 8), 12 held-out pairs")
+fig.colorbar(im, ax=axes[1], shrink=0.8)
+k = 0
+Q = to_host(model.word_region_scores(test[0][k], test[1][k]))
+axes[2].imshow(Q, cmap="viridis", aspect="auto")
+axes[2].set_yticks(range(5), [vocab[w] for w in test[1][k]])
+axes[2].set_xticks(range(R), ["whole"] + [f"region {i}" for i in range(1, R)])
+for t in (1, 4):
+    axes[2].add_patch(plt.Rectangle((test[2][k, t] - 0.5, t - 0.5), 1, 1, fill=False, ec="red", lw=2))
+axes[2].set_title("v_i . s_t of held-out pair 0\n(red: the object's true region)", fontsize=10)
+save(fig, FIG, "training_and_scores")
+assert hits["eq8"] > 0.6

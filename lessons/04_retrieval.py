@@ -1,0 +1,247 @@
+# %% [markdown]
+# # Lesson 04: image-sentence retrieval, Recall@K and the median rank
+#
+# Paper: Sec. 4.1 and Table 1. "We consider a withheld set of images and sentences and retrieve
+# items in one modality given a query from the other by sorting based on the image-sentence score
+# S_kl (Section 3.1.3). We report the median rank of the closest ground truth result in the list
+# and Recall@K, which measures the fraction of times a correct item was found among the top K."
+#
+# Two directions, from one matrix S of scores (n_images x n_sentences, 5 sentences per image):
+#
+# - image annotation: image k is the query, the sentences are sorted by S[k, :]; the rank is that
+#   of the best-placed of its own 5 sentences;
+# - image search: sentence l is the query, the images are sorted by S[:, l]; the rank is that of
+#   its one image.
+#
+# R@K is the percentage of queries with rank <= K (K = 1, 5, 10), Med r the median rank (1-based).
+# The first half of this lesson works on synthetic score matrices, where we control how good the
+# "model" is; the second trains the alignment model on the shapes world and reports its numbers
+# the way Table 1 does.
+
+# %%
+import numpy as np
+from _common import QUICK, figure_dir, lesson_world, plt, save
+
+from gradcheck import run_checks
+from vsa_np.alignment import AlignmentModel
+from vsa_np.backend import to_host
+from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, region_arrays
+from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
+from vsa_np.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
+
+FIG = figure_dir("04_retrieval")
+
+
+def synthetic_scores(n_images, signal, per_sentence=0.0, seed=0):
+    """S = signal * [sentence l describes image k] + noise (+ an offset per sentence).
+
+    Returns (S (n_images, 5 n_images), sent_to_image (5 n_images,)).
+    """
+    g = np.random.default_rng(seed)
+    s2i = np.repeat(np.arange(n_images), 5)
+    S = g.standard_normal((n_images, 5 * n_images))
+    S[s2i, np.arange(5 * n_images)] += signal
+    S += per_sentence * g.standard_normal(5 * n_images)[None, :]
+    return S, s2i
+
+
+# %% [markdown]
+# ## One query by hand
+#
+# For image 0 of a small test set: sort all sentences by score, find where its own sentences land.
+# The rank counts a wrong sentence that scores exactly as high as the best correct one as AHEAD of
+# it (pessimistic ties): rank = 1 + #{wrong sentences with S >= the best correct score}. Otherwise
+# a model that gives every pair the same score would get R@1 = 100.
+
+# %%
+S, s2i = synthetic_scores(20, signal=2.0)
+order = np.argsort(-S[0])                      # sentences, best first
+positions = np.nonzero(s2i[order] == 0)[0] + 1  # 1-based places of image 0's own sentences
+print("image 0's sentences are ranked at", positions.tolist(), "-> rank", positions.min())
+ann, search = retrieval_ranks(S, s2i)
+print("library: annotation rank of image 0 =", ann[0])
+assert ann[0] == positions.min()
+
+l = 7  # a sentence of image 1
+by_hand = 1 + int((S[:, l] > S[s2i[l], l]).sum())
+print(f"sentence {l} (of image {s2i[l]}): its image ranks {by_hand}; library {search[l]}")
+assert search[l] == by_hand
+
+ties = np.zeros((3, 15))
+print("all scores equal -> annotation ranks", retrieval_ranks(ties, np.repeat(np.arange(3), 5))[0],
+      "(the worst possible: 10 wrong sentences ahead)")
+
+# %% [markdown]
+# ## Recall@K and the median rank
+#
+# `retrieval_metrics(S, sent_to_image)` gives both directions as in Table 1. R@K as a function of
+# K is a cumulative histogram of the ranks; Med r is where that curve crosses 50%. Annotation has
+# five chances per query (any of the five sentences will do), so it is easier than search at the
+# same signal strength: the paper's BRNN gets R@1 16.5 for annotation and 11.8 for search.
+
+# %%
+n_images = 200 if QUICK else 1000
+ks = np.arange(1, 51)
+signals = [1.5, 2.5, 3.5]
+fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+for signal in signals:
+    S, s2i = synthetic_scores(n_images, signal)
+    ann, search = retrieval_ranks(S, s2i)
+    m = retrieval_metrics(S, s2i)
+    print(f"signal {signal}: " + "   ".join(
+        f"{d} " + " ".join(f"{k} {v:g}" for k, v in m[d].items()) for d in m))
+    for ax, ranks in zip(axes, (ann, search)):
+        curve = [recall_metrics(ranks, ks=[k])[f"R@{k}"] for k in ks]
+        assert np.allclose(curve, [100 * (ranks <= k).mean() for k in ks])
+        ax.plot(ks, curve, label=f"signal {signal} (Med r {np.median(ranks):g})")
+for ax, title in zip(axes, ("image annotation (image -> sentences)", "image search (sentence -> images)")):
+    for k in (1, 5, 10):
+        ax.axvline(k, color="gray", ls=":", lw=0.8)
+    ax.axhline(50, color="gray", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xticks([1, 2, 5, 10, 20, 50], ["1", "2", "5", "10", "20", "50"])
+    ax.set_xlabel("K")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+axes[0].set_ylabel("Recall@K (%)")
+fig.suptitle(f"Synthetic scores, {n_images} test images x 5 sentences")
+save(fig, FIG, "recall_vs_k")
+
+# %% [markdown]
+# ## Recall@K depends on the size of the test set
+#
+# The same model looks worse on a bigger test set: with five times as many images, there are five
+# times as many wrong candidates that can get ahead of the right one by chance. The paper reports
+# MSCOCO on 1,000 and on 5,000 test images for this reason ("the 5000 images numbers are lower
+# since Recall@K is a function of test set size"). Same signal, growing test set:
+
+# %%
+sizes = [100, 300, 1000] if QUICK else [100, 300, 1000, 3000]
+r1 = []
+for n in sizes:
+    m = retrieval_metrics(*synthetic_scores(n, 3.0, seed=1))
+    r1.append((m["annotation"]["R@1"], m["search"]["R@1"], m["search"]["med_r"]))
+    print(f"{n:5d} images: annotation R@1 {r1[-1][0]:5.1f}  search R@1 {r1[-1][1]:5.1f}  "
+          f"search Med r {r1[-1][2]:g}")
+
+# %% [markdown]
+# ## Why a per-sentence offset hurts only annotation
+#
+# The score of Eq. 8 is a SUM over the words of a sentence, so a long sentence tends to score
+# higher against every image. When the query is a sentence (search), such an offset shifts all of
+# its candidates equally and the order is unchanged; when the query is an image (annotation), the
+# long sentences of other images crowd the top of the list. Adding an offset per sentence to the
+# synthetic scores shows exactly this:
+
+# %%
+offsets = [0.0, 0.5, 1.0, 2.0]
+rows = []
+for off in offsets:
+    m = retrieval_metrics(*synthetic_scores(n_images, 3.0, per_sentence=off, seed=2))
+    rows.append((m["annotation"]["R@5"], m["search"]["R@5"]))
+    print(f"per-sentence offset sd {off}: annotation R@5 {rows[-1][0]:5.1f}  search R@5 {rows[-1][1]:5.1f}")
+assert len({r[1] for r in rows}) == 1  # search is untouched: same noise, offsets cancel
+
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+ax.plot(sizes, [r[0] for r in r1], "o-", label="annotation R@1")
+ax.plot(sizes, [r[1] for r in r1], "s-", label="search R@1")
+ax.set_xscale("log")
+ax.set_xticks(sizes, [str(n) for n in sizes])
+ax.set_xlabel("test images")
+ax.set_ylabel("%")
+ax.set_title("Same model, bigger test set")
+ax.legend(fontsize=8)
+ax2.plot(offsets, [r[0] for r in rows], "o-", label="annotation R@5")
+ax2.plot(offsets, [r[1] for r in rows], "s-", label="search R@5")
+ax2.set_xlabel("sd of a per-sentence score offset")
+ax2.set_title("Sentence-length bias affects annotation only")
+ax2.legend(fontsize=8)
+save(fig, FIG, "test_size_and_offsets")
+
+# %% [markdown]
+# ## Training the alignment model, and its retrieval numbers
+#
+# Now the real thing on the shapes world (lesson 00): the model of lessons 02-03 (Eq. 1-9), trained
+# as Sec. 3.3 says: SGD with momentum 0.9 on mini-batches of image-sentence pairs (distinct images
+# per batch), gradients clipped elementwise at 5 ("important"), weight decay. One training step is
+# the four lines in the loop below. After every epoch, the validation images and sentences are
+# scored against each other (Eq. 8 for every pair: `model.scores`) and ranked.
+
+# %%
+rows = run_checks(["align_model_eq8"])   # the whole model's gradients, every parameter (lesson 03)
+print("gradient check of the model:", {r.param: f"{r.max_rel_error:.1e}" for r in rows})
+assert all(r.status == "PASS" for r in rows)
+
+ds = load_dataset(lesson_world())
+vocab = Vocab.build(ds.sentences_of("train")[1])
+
+
+def split_scores(model, split):
+    """S (n_images, n_sentences) of a split, and the image (0..n_images-1) of each sentence."""
+    images = ds.split_indices(split)
+    enc = encode_split(ds, vocab, split)
+    regions, region_mask = region_arrays(ds, images)
+    v = model.embed_regions(regions)                                            # Eq. 1
+    s, seg = model.embed_sentences(enc.words, np.arange(enc.words.shape[1]) < enc.lengths[:, None])
+    S = to_host(model.scores(v, region_mask, s, seg, len(enc.lengths)))         # Eq. 8
+    position = {int(i): k for k, i in enumerate(images)}
+    return S, np.array([position[int(i)] for i in enc.img_idx])
+
+
+epochs = 7 if QUICK else 15
+model = AlignmentModel(len(vocab), ds.feature_dim, word_dim=32, hidden=64, embed=64, seed=0)
+opt = SGDMomentum(lr=2e-4, momentum=0.9)
+losses, history = [], []
+for epoch in range(epochs):
+    model.training = True
+    for batch in ranking_batches(ds, vocab, "train", batch_size=50, rng=epoch):
+        loss, grads = model.loss(batch)                  # Eq. 1-9, forward and backward
+        clip_elementwise(grads, 5.0)                     # Sec. 3.3
+        add_weight_decay(model.params, grads, 1e-4)
+        opt.step(model.params, grads)                    # SGD, momentum 0.9
+        losses.append(float(loss))
+    model.training = False
+    history.append(retrieval_metrics(*split_scores(model, "val")))
+    print(f"epoch {epoch + 1:2d}: loss {np.mean(losses[-10:]):7.2f}   val R@1/5/10 annotation "
+          + "/".join(f"{history[-1]['annotation'][f'R@{k}']:.0f}" for k in (1, 5, 10))
+          + "  search " + "/".join(f"{history[-1]['search'][f'R@{k}']:.0f}" for k in (1, 5, 10)))
+
+S_test, s2i_test = split_scores(model, "test")
+test = retrieval_metrics(S_test, s2i_test)
+paper = {"annotation": {"R@1": 16.5, "R@5": 40.6, "R@10": 54.2, "med_r": 7.6},
+         "search": {"R@1": 11.8, "R@5": 32.1, "R@10": 44.7, "med_r": 12.4}}
+print(f"\ntest, {S_test.shape[0]} images x {S_test.shape[1]} sentences (shapes world)  |  the paper's "
+      f"BRNN on Flickr8K, 1000 test images (different data: for scale only)")
+for d in ("annotation", "search"):
+    print(f"  {d:10}  " + "  ".join(f"{k} {test[d][k]:5.1f}" for k in test[d])
+          + "   |   " + "  ".join(f"{k} {paper[d][k]:5.1f}" for k in paper[d]))
+assert rsum(test) > rsum(history[0]) or rsum(history[0]) > 500  # training helped
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+axes[0].plot(losses, lw=0.8)
+axes[0].set_yscale("log")
+axes[0].set_xlabel("step")
+axes[0].set_ylabel("Eq. 9 loss per pair")
+axes[0].set_title("Training the alignment model")
+ep = np.arange(1, epochs + 1)
+for d, m in (("annotation", "o"), ("search", "s")):
+    for k, c in ((1, "C0"), (5, "C1"), (10, "C2")):
+        axes[1].plot(ep, [h[d][f"R@{k}"] for h in history], marker=m, color=c,
+                     ls="-" if d == "annotation" else "--", ms=4, label=f"{d} R@{k}")
+axes[1].set_xlabel("epoch")
+axes[1].set_ylabel("%")
+axes[1].set_title(f"Validation retrieval ({len(ds.split_indices('val'))} images)")
+axes[1].legend(fontsize=7, ncol=2)
+order = np.argsort(s2i_test, kind="stable")
+shown = S_test[:, order] - S_test[:, order].mean(axis=0)    # Eq. 8 grows with sentence length
+shown /= shown.std(axis=0)
+im = axes[2].imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
+for k, first in enumerate(np.searchsorted(s2i_test[order], np.arange(S_test.shape[0]))):
+    n_k = int((s2i_test == k).sum())
+    axes[2].add_patch(plt.Rectangle((first - 0.5, k - 0.5), n_k, 1, fill=False, ec="white", lw=0.8))
+axes[2].set_xlabel("test sentence (grouped by image, 5 each)")
+axes[2].set_ylabel("test image")
+axes[2].set_title("Test S_kl, standardised per sentence\n(white: each image's own 5 sentences)", fontsize=10)
+fig.colorbar(im, ax=axes[2], shrink=0.8)
+save(fig, FIG, "alignment_training")

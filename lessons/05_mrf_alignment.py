@@ -1,0 +1,236 @@
+# %% [markdown]
+# # Lesson 05: from word-region scores to snippets, with a chain MRF
+#
+# Paper: Sec. 3.1.4, "Decoding text segment alignments to images", Eq. 10-12.
+#
+# The alignment model (lessons 02-04) gives a score `v_i . s_t` for every region i of an image and
+# every word t of a sentence. The paper reads it as the unnormalised log probability that word t
+# describes region i. Giving each word its best region independently "leads to words getting
+# scattered inconsistently to different regions"; the generator of Sec. 3.2 needs contiguous
+# snippets of text, each on one region. So the paper treats the alignment `a_j` of word j as a latent
+# variable in a Markov random field that is a chain along the sentence:
+#
+#     E(a) = sum_{j=1..N} psi^U_j(a_j) + sum_{j=1..N-1} psi^B_j(a_j, a_{j+1})      (Eq. 10)
+#     psi^U_j(a_j = i) = v_i . s_j                                                 (Eq. 11)
+#     psi^B_j(a_j, a_{j+1}) = beta * 1[a_j = a_{j+1}]                              (Eq. 12)
+#
+# The paper says it "minimizes the energy"; with these signs the alignment it wants (high scores,
+# a bonus beta when two neighbouring words share a region) is the one that MAXIMISES E, and that is
+# what `vsa_np.mrf` does. beta = 0 gives every word its own best region; a large beta puts the
+# whole sentence on the one region with the largest total score.
+
+# %%
+import numpy as np
+from _common import QUICK, figure_dir, plt, save
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch, Rectangle
+
+from vsa_np.mrf import alignment_objective, snippets, viterbi_align, viterbi_align_batch
+
+FIG = figure_dir("05_mrf_alignment")
+
+# %% [markdown]
+# ## A hand-made example
+#
+# An image with M = 4 regions (region 0 is the whole image, as in the paper's 19 detections + 1)
+# and a sentence of N = 9 words. The scores are made up to look like a trained model's: content
+# words score high on their object, function words ("a", "on", "the") are weak everywhere, and the
+# whole image is mildly positive for every word.
+
+# %%
+regions = ["whole image", "dog", "ball", "grass"]
+words = "black dog chases a red ball on the grass".split()
+S = np.array([
+    # image  dog   ball  grass
+    [0.5,  2.0, -0.5,  0.1],   # black
+    [1.0,  3.0, -1.0, -0.5],   # dog
+    [1.6,  1.0,  0.6, -0.2],   # chases
+    [0.3, -0.4,  0.2,  0.5],   # a
+    [0.4, -0.3,  1.8,  0.0],   # red
+    [0.8, -0.5,  2.8, -0.2],   # ball
+    [0.5,  0.2,  0.3,  0.9],   # on
+    [0.9,  0.1, -0.2,  0.3],   # the
+    [1.0, -0.6, -0.4,  2.5],   # grass
+])
+N, M = S.shape
+print("best region per word (beta = 0):",
+      [f"{w}->{regions[i]}" for w, i in zip(words, S.argmax(axis=1))])
+
+# %% [markdown]
+# At beta = 0, "chases" goes to the whole image, "a" and "on" to the grass and "the" to the whole
+# image: the sentence is cut into seven pieces. This is the scattering the MRF is there to fix.
+#
+# ## Viterbi in O(N M)
+#
+# Let `delta_j(i)` be the best value of E over the first j words with word j on region i. Then
+# `delta_1(i) = S[1, i]` and
+#
+#     delta_j(i) = S[j, i] + max_{i'} ( delta_{j-1}(i') + beta * 1[i' = i] )
+#                = S[j, i] + max( delta_{j-1}(i) + beta,  max_{i' != i} delta_{j-1}(i') )
+#
+# The best E is `max_i delta_N(i)`, and remembering which i' won at each step lets us walk back to
+# the assignment. Done naively the inner max costs M per region, O(N M^2) in all. But the pairwise
+# term only cares whether the region stays the same, so `max_{i' != i} delta_{j-1}(i')` is the
+# overall best of delta_{j-1}, unless that best is i itself, in which case it is the second best.
+# Two numbers per step serve all M regions: O(N M). (Eq. 10's sum splits into these per-step terms
+# because the MRF is a chain: word j only talks to j - 1 and j + 1.)
+#
+# One step worked out for beta = 1, next to the naive max over all (i', i) pairs:
+
+# %%
+beta = 1.0
+delta1 = S[0]
+order = np.argsort(delta1)[::-1]
+best, second = order[0], order[1]
+print(f"delta_1 = {delta1}; best region {best} ({delta1[best]}), second {second} ({delta1[second]})")
+trick = np.array([S[1, i] + max(delta1[i] + beta, delta1[second] if i == best else delta1[best])
+                  for i in range(M)])
+naive = np.array([S[1, i] + max(delta1[k] + beta * (k == i) for k in range(M)) for i in range(M)])
+print("delta_2 with the trick:", trick, " naive:", naive)
+assert np.allclose(trick, naive)
+
+# %% [markdown]
+# ## The library against brute force
+#
+# `viterbi_align(scores, beta)` returns the best assignment and its E. With M^N = 4^9 = 262,144
+# possible assignments, we can enumerate them all (vectorised: one row per assignment) and compare
+# the best E for many betas, including negative ones (which push neighbours APART).
+
+# %%
+def brute_force(S, beta):
+    """Every one of the M^N assignments as a row -> (best assignment, best E)."""
+    N, M = S.shape
+    A = np.stack(np.unravel_index(np.arange(M ** N), (M,) * N), axis=1)     # (M^N, N)
+    E = S[np.arange(N), A].sum(axis=1) + beta * (A[:, 1:] == A[:, :-1]).sum(axis=1)
+    k = E.argmax()
+    return A[k], E[k]
+
+
+betas_checked = [-1.0, 0.0, 0.5, 1.0, 2.0, 4.0] if QUICK else list(np.linspace(-2, 6, 33))
+for beta in betas_checked:
+    a, e = viterbi_align(S, beta)
+    a_bf, e_bf = brute_force(S, beta)
+    assert np.isclose(e, e_bf) and np.isclose(alignment_objective(S, a, beta), e), beta
+print(f"Viterbi == brute force on the example for {len(betas_checked)} values of beta")
+
+g = np.random.default_rng(0)
+trials = 30 if QUICK else 300
+for _ in range(trials):  # random problems: small N and M, any sign of beta
+    n, m = int(g.integers(1, 8)), int(g.integers(1, 6))
+    R, beta = g.standard_normal((n, m)), float(g.uniform(-2, 3))
+    assert np.isclose(viterbi_align(R, beta)[1], brute_force(R, beta)[1])
+print(f"Viterbi == brute force on {trials} random problems")
+
+# %% [markdown]
+# ## What beta does
+#
+# Each additional snippet costs beta (one fewer pair of equal neighbours), so a word leaves its
+# neighbours' region only when its own score gains more than beta. On the example: beta = 0 gives
+# seven snippets; at beta = 0.2 "a" joins "chases"; at 0.3 "on the grass" forms; from beta = 0.7
+# the sentence reads "black dog chases" / "a red ball" / "on the grass", and it stays so until the
+# whole sentence on the whole image (column total 7.0, plus 8 beta for its 8 equal pairs) beats the
+# three snippets (2 + 3 + 1, 0.2 + 1.8 + 2.8, 0.9 + 0.3 + 2.5: 14.5, plus 6 beta), beyond
+# beta = (14.5 - 7.0) / 2 = 3.75. A negative beta changes nothing here: no word is worth moving
+# just to differ from its neighbour.
+
+# %%
+for beta in (0.0, 0.25, 0.5, 1.0, 3.7, 3.8):
+    a, e = viterbi_align(S, beta)
+    parts = [f"{regions[p['region']]}: \"{p['text']}\"" for p in snippets(words, a)]
+    print(f"beta = {beta:4.2f}  E = {e:6.2f}  " + " | ".join(parts))
+# The numbers quoted above, checked:
+assert len(snippets(words, viterbi_align(S, 0.0)[0])) == 7
+assert [p["text"] for p in snippets(words, viterbi_align(S, 1.0)[0])] == \
+    ["black dog chases", "a red ball", "on the grass"]
+assert viterbi_align(S, 3.74)[0].tolist() != [0] * N and viterbi_align(S, 3.76)[0].tolist() == [0] * N
+
+# %%
+colors = ListedColormap(["#ff7f0e", "#d62728", "#1f77b4", "#2ca02c"])
+shown = [0.0, 0.25, 1.0, 5.0]
+fig, axes = plt.subplots(1, len(shown), figsize=(3.1 * len(shown), 4.2), sharey=True)
+for ax, beta in zip(axes, shown):
+    a, _ = viterbi_align(S, beta)
+    ax.imshow(S, cmap="Greys", vmin=-2, vmax=5, aspect="auto")
+    for j, i in enumerate(a):
+        ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, lw=2.5, ec=colors(i)))
+        for k in range(M):
+            ax.text(k, j, f"{S[j, k]:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if S[j, k] > 2.2 else "black")
+    ax.set_xticks(range(M), regions, rotation=30, fontsize=8)
+    ax.set_title(f"beta = {beta}")
+axes[0].set_yticks(range(N), words)
+fig.suptitle("Word-region scores v_i . s_t (Eq. 11) and the MRF's choice of region (boxes)")
+save(fig, FIG, "assignment_for_four_betas")
+
+# %%
+beta_grid = np.linspace(-1, 6, 71 if QUICK else 281)
+# All betas at once: the same sentence repeated, one beta per call of the batched decoder.
+grid = np.stack([viterbi_align_batch(S[None], float(b))[0][0] for b in beta_grid])
+n_snippets = [len(snippets(words, a)) for a in grid]
+
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+ax.imshow(grid, cmap=colors, vmin=-0.5, vmax=M - 0.5, aspect="auto", interpolation="nearest",
+          extent=(-0.5, N - 0.5, beta_grid[-1], beta_grid[0]))
+ax.set_xticks(range(N), words, rotation=30)
+ax.set_ylabel("beta")
+ax.set_title("Region of each word as beta grows (Eq. 10-12, Viterbi)")
+ax.legend(handles=[Patch(color=colors(i), label=r) for i, r in enumerate(regions)],
+          loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=8)
+ax2.step(beta_grid, n_snippets, where="mid")
+ax2.axvline(0, color="gray", ls=":")
+ax2.set_xlabel("beta")
+ax2.set_ylabel("number of snippets")
+ax2.set_title("Snippets per sentence")
+save(fig, FIG, "assignment_vs_beta")
+
+# %% [markdown]
+# ## Snippets on the image
+#
+# The output of Sec. 3.1.4 is a set of regions, each annotated with a contiguous snippet of text:
+# the training data of the region-level generator (Sec. 3.2, lesson 08). Drawn on a sketch of the
+# image, Figure-7 style: at beta = 0 the words scatter, at beta = 1 they form phrases.
+
+# %%
+boxes = {0: (0, 0, 100, 70), 1: (8, 22, 42, 58), 2: (58, 44, 72, 58), 3: (0, 52, 100, 70)}
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+for ax, beta in zip(axes, (0.0, 1.0)):
+    ax.add_patch(Rectangle((0, 0), 100, 70, color="#e3f2fd"))    # the "sky"
+    ax.add_patch(Rectangle((0, 52), 100, 18, color="#c8e6c9"))   # the "grass"
+    ax.add_patch(Rectangle((10, 26), 30, 26, color="#5d4037"))   # the "dog"
+    ax.add_patch(plt.Circle((65, 51), 6, color="#e53935"))       # the "ball"
+    used = {}
+    for part in snippets(words, viterbi_align(S, beta)[0]):
+        r = part["region"]
+        x0, y0, x1, y1 = boxes[r]
+        c = colors(r)
+        if r not in used:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=c, lw=2.5))
+        used[r] = used.get(r, -1) + 1   # several snippets on one region: stack their labels
+        ax.text(x0 + 1, y0 + 1.5 + 5.5 * used[r], f'"{part["text"]}"', color=c, fontsize=10,
+                weight="bold", va="top", bbox=dict(fc="white", ec=c, alpha=0.85))
+    ax.set_xlim(-2, 102)
+    ax.set_ylim(72, -2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"beta = {beta}: {len(snippets(words, viterbi_align(S, beta)[0]))} snippets")
+save(fig, FIG, "snippets_on_image")
+
+# %% [markdown]
+# ## A batch of sentences
+#
+# At evaluation time every test sentence is aligned to its image; `viterbi_align_batch` does a
+# whole batch at once, vectorised over sentences and regions (the only Python loop is over word
+# positions), with masks for padded words and padded regions. It agrees with one call per sentence:
+
+# %%
+B = 8 if QUICK else 64
+lengths = g.integers(1, 12, size=B)
+n_regions = g.integers(1, 6, size=B)
+scores = g.standard_normal((B, lengths.max(), 5))
+word_mask = np.arange(lengths.max())[None, :] < lengths[:, None]
+region_mask = np.arange(5)[None, :] < n_regions[:, None]
+batch_a, batch_e = viterbi_align_batch(scores, 0.7, word_mask, region_mask)
+for k in range(B):
+    a, e = viterbi_align(scores[k, :lengths[k], :n_regions[k]], 0.7)
+    assert np.isclose(e, batch_e[k]) and (batch_a[k, lengths[k]:] == -1).all()
+print(f"batched Viterbi == one sentence at a time for {B} sentences")

@@ -1,0 +1,274 @@
+# %% [markdown]
+# # Lesson 06: the multimodal RNN, and decoding captions (greedy, beam search)
+#
+# Paper: Sec. 3.2, Eq. 13-15, Figure 4; Sec. 3.3 (RMSprop); Sec. 4.2 (beam size 7).
+#
+# The generator is a ReLU RNN language model that sees the image once, as a bias at the first step:
+#
+#     (13) b_v = W_hi CNN(I)
+#     (14) h_t = f(W_hx x_t + W_hh h_{t-1} + b_h + 1(t = 1) b_v)
+#     (15) y_t = softmax(W_oh h_t + b_o)
+#
+# Training (teacher forcing): h_0 = 0, x_1 = START, then x_t = the (t-1)-th word of the sentence;
+# the target of step t is word t, and of the last step the END token; maximise the log probability
+# of the targets. In vsa-np START and END are the same index 0 (`<end>`, lesson 00), and the model
+# is `vsa_np.generator.CaptionModel`.
+#
+# **Backward pass.** With p_t = y_t the softmax and k_t the target, the loss -log p_t[k_t] has
+# gradient `p_t - onehot(k_t)` with respect to the scores (Eq. 15), then `dW_oh = sum_t h_t^T ds_t`
+# and `dh_t = ds_t W_oh^T`. Eq. 14 is the RNN of lesson 01 with input a_t = W_hx x_t (+ b_v at
+# t = 1), so backpropagation through time gives da_t, and then `dW_hx = sum_t x_t^T da_t`,
+# `db_v = da_1` (the image only reaches the first step), `dW_hi = CNN(I)^T db_v`, and the word
+# vectors get `da_t W_hx^T` scattered onto their rows.
+
+# %%
+import json
+import textwrap
+
+import numpy as np
+from _common import QUICK, figure_dir, generator_config, lesson_world, plt, save, trained_generator
+from PIL import Image
+
+from gradcheck import run_checks
+from gradcheck.checks.generator import GENERATOR_CHECKS
+from gradcheck.cli import format_table
+from vsa_np.backend import to_host, xp
+from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
+from vsa_np.generator.decode import beam_search, greedy
+from vsa_np.generator.evaluate import references
+from vsa_np.generator.load import load_generator
+from vsa_np.generator.model import CaptionModel
+from vsa_np.metrics import score_all
+
+FIG = figure_dir("06_multimodal_rnn_and_decoding")
+world = lesson_world()
+ds = load_dataset(world)
+
+# %% [markdown]
+# ## Gradient checks
+#
+# The whole model, every parameter, in float64, with and without the paper's variant that also
+# passes b_v and W_hx x_t through the ReLU ("it can help"), and with dropout (a fixed mask).
+
+# %%
+rows = run_checks(GENERATOR_CHECKS)
+print(format_table(rows))
+assert all(r.status == "PASS" for r in rows)
+
+# %% [markdown]
+# ## Training
+#
+# RMSprop (Sec. 3.3: "we achieved the best results using RMSprop"), gradients clipped at 5, the
+# output bias b_o started at the log frequencies of the words (so the first predictions are the
+# word frequencies rather than uniform), validation after every epoch and the best checkpoint kept
+# by CIDEr-D. The library's trainer does all of it (`vsa-np train-gen` on the command line). On the
+# quick world (200 training images) the validation perplexity soon turns up again: the model
+# starts to memorise; the checkpoint kept is the one with the best validation CIDEr-D.
+
+# %%
+cfg = generator_config()
+print(cfg)
+run = trained_generator(world, cfg)
+model, vocab, meta = load_generator(run)          # the best checkpoint
+log = json.loads((run / "log.json").read_text())
+print(f"vocabulary {len(vocab)}; best validation CIDEr-D {meta['metrics']['val']['CIDEr-D']:.3f} "
+      f"(step {meta['train_state']['step']})" if "metrics" in meta else "")
+
+# The starting loss with and without the log-frequency bias: what "start at the unigram model" buys.
+enc = encode_split(ds, vocab, "train")
+batch = caption_batch(ds, enc, np.arange(200))
+for counts, what in ((None, "b_o = 0 (uniform)"), (vocab.counts, "b_o = log word frequencies")):
+    fresh = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
+                         dropout=0.0, word_counts=counts)
+    nll = -float(to_host(fresh.log_probs(batch)).sum()) / batch["mask"].sum()
+    print(f"untrained, {what:26}: perplexity {np.exp(nll):6.2f}  (vocabulary {len(vocab)})")
+
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+ax.plot([r["step"] for r in log["train"]], [r["loss"] for r in log["train"]], lw=0.6)
+ax.set_yscale("log")
+ax.set_xlabel("step")
+ax.set_ylabel("loss (summed -log p per sentence)")
+ax.set_title("Training the multimodal RNN (Eq. 15)")
+steps = [r["step"] for r in log["eval"]]
+ax2.plot(steps, [r["val"]["perplexity"] for r in log["eval"]], "o-", ms=3, label="val perplexity")
+ax2.set_xlabel("step")
+ax2.set_ylabel("perplexity")
+ax3 = ax2.twinx()
+ax3.plot(steps, [r["val"]["CIDEr-D"] for r in log["eval"]], "s-", ms=3, color="C1",
+         label=f"val CIDEr-D (beam {cfg.eval_beam})")
+ax3.set_ylabel("CIDEr-D")
+ax2.set_title("Validation after every epoch")
+fig.legend(loc="lower right", bbox_to_anchor=(0.9, 0.2), fontsize=8)
+save(fig, FIG, "training")
+
+# %% [markdown]
+# ## Eq. 13-15 one step at a time
+#
+# What the model computes, spelled out for one test sentence: the image bias, then one step per
+# word, adding log y_t[target] as we go. The library's `log_probs` (teacher forcing, all sentences
+# and steps at once) must give the same number.
+
+# %%
+test_enc = encode_split(ds, vocab, "test")
+one = caption_batch(ds, test_enc, np.array([0]))
+print("sentence:", " ".join(vocab.decode(one["targets"][0])))
+a = model.input_table()[0] + model.image_bias(one["feats"])[0]      # START + b_v (Eq. 13, 14)
+h = xp.zeros(model.H, dtype=a.dtype)
+total = 0.0
+for t, target in enumerate(one["targets"][0][one["mask"][0]]):
+    h, scores = model.step(a[None], h[None])                         # Eq. 14, 15
+    h, scores = h[0], to_host(scores[0]).astype(np.float64)
+    logp = scores - scores.max() - np.log(np.exp(scores - scores.max()).sum())
+    total += logp[target]
+    a = model.input_table()[target]                                  # feed the word back in
+print(f"log p(sentence | image): by hand {total:.5f}, library {float(to_host(model.log_probs(one))[0]):.5f}")
+assert np.isclose(total, float(to_host(model.log_probs(one))[0]), rtol=1e-4)
+
+# %% [markdown]
+# ## Decoding: greedy and beam search
+#
+# At test time there is no sentence to feed: "We sample a word from the distribution (or pick the
+# argmax), set its embedding vector as x_2, and repeat this process until the END token is
+# generated. In practice we found that beam search (e.g. beam size 7) can improve results."
+#
+# Greedy decoding takes the argmax at every step: the most likely FIRST word, which need not start
+# the most likely sentence. Beam search keeps the K best partial captions; at each step it extends
+# every one by every word (K x V candidates, scored by their total log probability) and keeps the
+# K best; a caption that has produced END stays in the beam with its score and competes with the
+# unfinished ones. K = 1 is greedy decoding exactly:
+
+# %%
+test = ds.split_indices("test")
+feats = np.asarray(ds.feats[test])
+g = greedy(model, feats, max_len=cfg.max_len)
+b1 = beam_search(model, feats, beam=1, max_len=cfg.max_len)
+assert g.tokens == b1.tokens
+print(f"beam size 1 == greedy on all {len(test)} test images")
+
+refs = references(ds, "test")
+sweep = {}
+for K in (1, 2, 3, 5, 7):
+    out = beam_search(model, feats, beam=K, max_len=cfg.max_len)
+    best, lp = out.best()
+    hyps = {int(i): vocab.decode(c) for i, c in zip(test, best)}
+    m = score_all(refs, hyps, use_meteor=False)
+    sweep[K] = {"logprob": float(lp.mean()), "BLEU-4": m["BLEU-4"], "CIDEr-D": m["CIDEr-D"],
+                "words": float(np.mean([len(h) for h in hyps.values()]))}
+    print(f"beam {K}: mean log p {sweep[K]['logprob']:7.3f}  BLEU-4 {m['BLEU-4']:.3f}  "
+          f"CIDEr-D {m['CIDEr-D']:.3f}  mean length {sweep[K]['words']:.1f} words")
+
+assert sweep[7]["logprob"] >= sweep[1]["logprob"] - 1e-6   # on average, not per image
+
+# %% [markdown]
+# The log probability of the best caption grows with K (the search finds likelier sentences), but
+# the metrics need not follow: every word costs log probability, so larger beams favour shorter
+# captions, which can cost recall against the references. The paper reports beam size 7 against 1
+# on MSCOCO as CIDEr 0.66 against 0.61, and notes that with beam 7 a larger share of the captions
+# are copies of training sentences (60% against 25%).
+
+# %%
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+Ks = list(sweep)
+ax.plot(Ks, [sweep[k]["logprob"] for k in Ks], "o-")
+ax.set_xlabel("beam size K")
+ax.set_ylabel("mean log p(caption | image)")
+ax.set_title("Beam search finds likelier captions")
+for key, mk in (("BLEU-4", "o-"), ("CIDEr-D", "s-")):
+    ax2.plot(Ks, [sweep[k][key] for k in Ks], mk, label=key)
+ax2.set_xlabel("beam size K")
+ax2.set_title(f"Test metrics ({len(test)} images)")
+ax2.legend()
+save(fig, FIG, "beam_size")
+
+# %% [markdown]
+# ## A beam search tree, by hand
+#
+# The library's beam search runs all images and all K hypotheses as one batch. Here is the same
+# search for ONE image written as plainly as possible (K = 3), keeping the whole tree so that we can
+# draw it; its best caption must be the library's.
+
+# %%
+K, max_len = 3, cfg.max_len
+image = 0
+table = model.input_table()
+beams = [{"score": 0.0, "words": [], "h": xp.zeros(model.H, dtype=table.dtype),
+          "a": table[0] + model.image_bias(feats[image:image + 1])[0], "done": False, "node": 0}]
+nodes = [{"t": 0, "word": "START", "parent": None, "score": 0.0, "done": False}]  # the tree
+for t in range(1, max_len + 2):
+    candidates = []
+    for j, beam in enumerate(beams):
+        if beam["done"]:                 # a finished caption competes with its score unchanged
+            candidates.append((beam["score"], j, None, None))
+            continue
+        h, scores = model.step(beam["a"][None], beam["h"][None])
+        s = to_host(scores[0]).astype(np.float64)
+        logp = s - s.max() - np.log(np.exp(s - s.max()).sum())
+        if t == max_len + 1:             # out of room: END is forced
+            logp[1:] = -np.inf
+        for w in np.argsort(-logp)[:K]:  # only a beam's K best words can survive
+            candidates.append((beam["score"] + logp[w], j, int(w), h[0]))
+    candidates.sort(key=lambda c: -c[0])
+    new = []
+    for score, j, w, h in candidates[:K]:
+        old = beams[j]
+        if w is None:
+            new.append(old)
+            continue
+        nodes.append({"t": t, "word": "END" if w == 0 else vocab.words[w - 1],
+                      "parent": old["node"], "score": score, "done": w == 0})
+        new.append({"score": score, "words": old["words"] + ([w] if w else []), "h": h,
+                    "a": table[w], "done": w == 0, "node": len(nodes) - 1})
+    beams = new
+    if all(b["done"] for b in beams):
+        break
+lib = beam_search(model, feats[image:image + 1], beam=K, max_len=max_len)
+print("by hand:", " ".join(vocab.decode(beams[0]["words"])), f"({beams[0]['score']:.4f})")
+print("library:", " ".join(vocab.decode(lib.tokens[0][0])), f"({lib.logprob[0][0]:.4f})")
+assert beams[0]["words"] == lib.tokens[0][0] and np.isclose(beams[0]["score"], lib.logprob[0][0],
+                                                           atol=1e-3)
+
+# %%
+best_path, n = set(), beams[0]["node"]
+while n is not None:
+    best_path.add(n)
+    n = nodes[n]["parent"]
+rank_at = {}                                  # vertical position: the order nodes appear per step
+for i, nd in enumerate(nodes):
+    rank_at[i] = sum(1 for m in nodes[:i] if m["t"] == nd["t"])
+T = max(nd["t"] for nd in nodes)
+fig, ax = plt.subplots(figsize=(max(8, 1.25 * T), 3.8))
+for i, nd in enumerate(nodes):
+    x, y = nd["t"], -rank_at[i]
+    if nd["parent"] is not None:
+        p = nd["parent"]
+        on = i in best_path and p in best_path
+        ax.plot([nodes[p]["t"], x], [-rank_at[p], y], color="tab:red" if on else "0.7",
+                lw=2.5 if on else 1, zorder=1)
+    ax.text(x, y, nd["word"], ha="center", va="center", fontsize=8, zorder=2,
+            bbox=dict(boxstyle="round", fc="#ffe0e0" if i in best_path else
+                      ("#e0e0ff" if nd["done"] else "white"), ec="0.5"))
+ax.set_xlim(-0.6, T + 0.6)
+ax.set_ylim(-K + 0.4, 0.6)
+ax.set_xlabel("step t")
+ax.set_yticks([])
+ax.set_title(f"Beam search (K = {K}) on test image {image}: every hypothesis kept at each step; "
+             f"rows: rank in the beam; red: the best caption; blue: finished (END)", fontsize=10)
+save(fig, FIG, "beam_tree")
+
+# %% [markdown]
+# ## Captions under their images
+
+# %%
+b7 = beam_search(model, feats, beam=7, max_len=cfg.max_len)
+fig, axes = plt.subplots(2, 3, figsize=(13, 11.5))
+for ax, k in zip(axes.ravel(), range(6)):
+    ax.imshow(Image.open(ds.root / "images" / ds.images[test[k]]["filename"]))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    lines = [("greedy", vocab.decode(g.tokens[k][0])), ("beam 7", vocab.decode(b7.tokens[k][0])),
+             ("reference", ds.images[test[k]]["sentences"][0]["tokens"])]
+    ax.set_xlabel("\n".join(textwrap.fill(f"{name}: {' '.join(words)}", 48) for name, words in lines),
+                  fontsize=8, loc="left")
+    ax.set_title(f"test image {k}", fontsize=9)
+fig.subplots_adjust(hspace=0.5, wspace=0.08)
+save(fig, FIG, "captions")

@@ -1,0 +1,69 @@
+"""Training the generator on a tiny shapes world: it learns (validation perplexity far below the
+unigram model's), writes its run folder, resumes exactly, and stops on NaN."""
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from generator_world import TINY, tiny_run, tiny_world  # noqa: F401  (fixtures)
+from vsa_np.checkpoint import load_checkpoint
+from vsa_np.errors import TrainingError, UserError
+from vsa_np.generator.train import GenConfig, train_generator
+
+
+def unigram_perplexity(world, threshold):
+    """Perplexity of the best context-free model: the training frequencies of the outputs."""
+    from vsa_np.data import Vocab, encode_split, load_dataset
+
+    ds = load_dataset(world)
+    vocab = Vocab.build(ds.sentences_of("train")[1], threshold)
+    p = vocab.counts / vocab.counts.sum()
+    enc = encode_split(ds, vocab, "val")
+    targets = np.concatenate([np.r_[w[:n], 0] for w, n in zip(enc.words, enc.lengths)])
+    return math.exp(-np.log(p[targets]).mean())
+
+
+def test_training_learns_and_writes_its_run(tiny_world, tiny_run):
+    out, summary = tiny_run
+    for name in ("best.npz", "best.json", "last.npz", "last.json", "log.json"):
+        assert (out / name).is_file()
+    log = json.loads((out / "log.json").read_text())
+    losses = [r["loss"] for r in log["train"]]
+    assert len(losses) == summary["steps"] == TINY["epochs"] * math.ceil(200 / 40)
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+    evals = log["eval"]
+    assert len(evals) == TINY["epochs"]                       # one validation per epoch
+    val = evals[-1]["val"]
+    assert val["perplexity"] < 0.5 * unigram_perplexity(tiny_world, TINY["word_threshold"])
+    for k in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D"):
+        assert 0 <= val[k] and math.isfinite(val[k])
+    _, meta, _ = load_checkpoint(out / "best")
+    assert meta["kind"] == "generator" and meta["config"]["hidden"] == TINY["hidden"]
+    assert meta["train_state"]["best_key"] == "val/CIDEr-D"
+    best = max(e["val"]["CIDEr-D"] for e in evals)
+    assert meta["metrics"]["val"]["CIDEr-D"] == pytest.approx(best)
+
+
+def test_resume_is_exact(tiny_world, tmp_path):
+    cfg = GenConfig(**dict(TINY, epochs=2))
+    train_generator(tiny_world, tmp_path / "a", cfg, quiet=True)
+    train_generator(tiny_world, tmp_path / "b", dataclasses.replace(cfg, epochs=1), quiet=True)
+    with pytest.raises(UserError, match="--resume"):
+        train_generator(tiny_world, tmp_path / "b", cfg, quiet=True)
+    train_generator(tiny_world, tmp_path / "b", cfg, resume=True, quiet=True)
+    pa, ma, _ = load_checkpoint(tmp_path / "a" / "last")
+    pb, mb, _ = load_checkpoint(tmp_path / "b" / "last")
+    assert ma["train_state"]["step"] == mb["train_state"]["step"] == 10
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_stops_training(tiny_world, tmp_path):
+    cfg = GenConfig(**dict(TINY, lr=1e30, grad_clip=0.0, epochs=3))
+    with pytest.raises(TrainingError, match="loss is"):
+        train_generator(tiny_world, tmp_path / "nan", cfg, quiet=True)
+    log = json.loads((tmp_path / "nan" / "log.json").read_text())
+    assert all(math.isfinite(r["loss"]) for r in log["train"])

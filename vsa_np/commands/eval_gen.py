@@ -1,0 +1,108 @@
+"""`vsa-np eval-gen CKPT DATA [--split test] [--beam 7] [--json]`: the generator's perplexity and
+caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) on a split, beside the nearest-neighbour
+baseline of Sec. 4.2 on the same images. JSON: {"model": {...}, "nearest_neighbour": {...}}.
+
+`--regions` evaluates region captions instead (Sec. 4.3, Table 3): every ground-truth region
+phrase of `alignments.json` (the shapes world) on the split is a reference of its region, and the
+model captions the region's features; with `--compare CKPT2` a second model (the full-frame one)
+is scored on the same regions."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "perplexity and caption metrics of a generator on a split, with the NN baseline"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ckpt", metavar="CKPT", help="generator checkpoint (a run folder means its best)")
+    p.add_argument("data", metavar="DATA", help="dataset folder")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--beam", type=int, default=7, help="beam size (default 7, as the paper)")
+    p.add_argument("--max-len", type=int, default=40, help="longest caption in words")
+    p.add_argument("--max-images", type=int, default=0, help="only the first N images (0: all)")
+    p.add_argument("--no-meteor", action="store_true", help="skip METEOR (it needs Java)")
+    p.add_argument("--regions", action="store_true",
+                   help="region captions against the ground-truth phrases of alignments.json")
+    p.add_argument("--compare", metavar="CKPT2",
+                   help="with --regions: a second generator scored on the same regions")
+    p.add_argument("--html", metavar="OUT.html", help="write a page of the captions")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+KEYS = ("perplexity", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+
+
+def _table(columns: dict) -> str:
+    names = list(columns)
+    lines = [f"{'':<12}" + "".join(f"{n:>20}" for n in names)]
+    for k in KEYS:
+        if any(k in c for c in columns.values()):
+            cells = [columns[n].get(k) for n in names]
+            lines.append(f"{k:<12}" + "".join(
+                f"{'-' if v is None else format(v, '.4f'):>20}" for v in cells))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from vsa_np.data import load_dataset
+    from vsa_np.errors import DataError
+    from vsa_np.generator.load import load_generator
+
+    if args.beam < 1 or args.max_len < 1:
+        raise DataError("need --beam >= 1 and --max-len >= 1")
+    if args.compare and not args.regions:
+        raise DataError("--compare works with --regions only")
+    model, vocab, _ = load_generator(args.ckpt)
+    ds = load_dataset(args.data)
+    ds.require_features()
+    if ds.feature_dim != model.D:
+        raise DataError(f"{args.data}: features of dimension {ds.feature_dim}, the model reads "
+                        f"{model.D}-d features")
+    meteor = not args.no_meteor
+    if args.regions:
+        from vsa_np.generator.region_data import evaluate_regions
+
+        models = {"model": (model, vocab)}
+        if args.compare:
+            models["compare"] = load_generator(args.compare)[:2]
+        result = evaluate_regions(models, ds, args.split, args.beam, args.max_len, meteor,
+                                  args.max_images)
+    else:
+        from vsa_np.generator.evaluate import evaluate_with_baseline
+
+        result = evaluate_with_baseline(model, ds, vocab, args.split, args.beam, args.max_len,
+                                        meteor, args.max_images)
+    if args.html:
+        _write_html(args.html, ds, result, args)
+    captions = {k: v.pop("captions", None) for k, v in result.items()}
+    for v in result.values():
+        v.pop("logprobs", None)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        n = len(captions["model"])
+        print(f"{args.split} split of {args.data}: {n} "
+              f"{'regions' if args.regions else 'images'}, beam {args.beam}")
+        print(_table(result))
+        if meteor and all(v.get("METEOR") is None for v in result.values()):
+            print("(METEOR unavailable: it needs Java and pycocoevalcap)", file=sys.stderr)
+    return 0
+
+
+def _write_html(path, ds, result, args):
+    from vsa_np.generator.html import write_caption_page
+
+    caps = result["model"]["captions"]
+    items = []
+    for key, cap in caps.items():
+        i = int(str(key).split(":")[0])
+        im = ds.images[i]
+        image = ds.root / "images" / im["filename"]
+        items.append({"name": f"{im['filename']}" + (f" region {key}" if args.regions else ""),
+                      "image": image if image.is_file() else None,
+                      "captions": [cap], "logprobs": [result["model"].get("logprobs", {})
+                                                      .get(key, float("nan"))],
+                      "references": [" ".join(s["tokens"]) for s in im["sentences"]]})
+    write_caption_page(path, items, title=f"{args.ckpt} on {args.data} ({args.split})")

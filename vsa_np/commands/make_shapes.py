@@ -1,0 +1,39 @@
+"""`vsa-np make-shapes OUT [--images N] [--seed S]`: generate the shapes world (the project's
+default dataset: real pixels, five captions per image, region features and ground-truth
+word-region alignments) in the Flickr8K folder layout. See `vsa_np.data.shapes`."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "generate the synthetic shapes world (images, captions, features, alignments)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vsa_np.data.shapes import DEFAULT_IMAGES
+
+    p.add_argument("out", metavar="OUT", help="folder to write (created if absent)")
+    p.add_argument("--images", type=int, default=DEFAULT_IMAGES,
+                   help=f"number of images, split 10/12 train, 1/12 val, 1/12 test "
+                        f"(default {DEFAULT_IMAGES})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--feature-dim", type=int, default=4096,
+                   help="dimension of the CNN's fc7 features (default 4096, as VGG)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from vsa_np.data.shapes import make_shapes
+
+    summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
+                          progress=not (args.quiet or args.json))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        im = summary["images"]
+        print(f"wrote {args.out}: {sum(im.values())} images (train {im['train']}, val "
+              f"{im['val']}, test {im['test']}), {summary['sentences']} sentences, "
+              f"{summary['bytes'] / 2**20:.1f} MiB in {summary['seconds']:.1f} s")
+        print(f"next: vsa-np data-info {args.out}")
+    return 0

@@ -1,0 +1,185 @@
+"""The shapes world: a synthetic image-caption dataset with real pixels and ground-truth
+word-region alignments, in exactly the folder layout of the paper's Flickr8K download, so the
+same loaders, trainers and lessons run on it with no download.
+
+    make_shapes("/tmp/shapes")  ->  /tmp/shapes/
+        images/shapes_00000.png ...   128 x 128 RGB, 1 to 4 objects, clutter, noise
+        dataset_shapes.json           Karpathy layout, 5 captions per image (+ each image's
+                                      objects: shape, colour, size, box, region)
+        vgg_feats.mat                 `feats` (D, N): the whole-image "fc7" (Eq. 13), one column
+                                      per image
+        regions.npz                   `feats` (N, R, D), `boxes` (N, R, 4), `n_regions` (N,):
+                                      region 0 the whole image, then the objects, then
+                                      distractors (Sec. 3.1.1); padding rows are 0 with box -1
+        alignments.json               per sentence, the region of every token (shapes_grammar)
+
+Pictures and scenes: `shapes_draw`; captions and alignments: `shapes_grammar`; features:
+`shapes_cnn`. Image i is drawn from its own generator seeded by (seed, i), so a world is a pure
+function of (seed, number of images, feature dimension): same seed, same bytes. (The pictures,
+captions, boxes and alignments are the same everywhere; the float features are the same on one
+machine, but a different BLAS build or thread count may change their last bits.)
+"""
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vsa_np.data.features import write_mat_columns
+from vsa_np.data.shapes_cnn import RandomCNN
+from vsa_np.data.shapes_draw import MAX_OBJECTS, N_DISTRACTORS, render, sample_scene
+from vsa_np.data.shapes_grammar import describe
+from vsa_np.errors import DataError
+
+DEFAULT_IMAGES = 1200          # 1000 / 100 / 100
+VAL_FRACTION = TEST_FRACTION = 1 / 12
+MAX_REGIONS = 1 + MAX_OBJECTS + N_DISTRACTORS
+CHUNK = 128                    # images rendered and featurised together (bounds memory)
+
+
+def split_sizes(n_images: int) -> dict:
+    """train / val / test counts: 10/12, 1/12, 1/12 of the images, at least one each."""
+    if n_images < 3:
+        raise DataError(f"--images {n_images}: need at least 3 images (one per split)")
+    n_val = max(1, round(n_images * VAL_FRACTION))
+    n_test = max(1, round(n_images * TEST_FRACTION))
+    return {"train": n_images - n_val - n_test, "val": n_val, "test": n_test}
+
+
+def scene_and_captions(seed: int, i: int) -> tuple[dict, list]:
+    """Image i of the world with this seed: its scene and its five captions (no pixels)."""
+    rng = np.random.default_rng([seed, i])
+    scene = sample_scene(rng)
+    return scene, describe(scene["objects"], rng)
+
+
+def _crops(pixels: np.ndarray, boxes: list, size: int) -> np.ndarray:
+    """Each box's pixels resized to size x size (bilinear, antialiased): (len(boxes), S, S, 3)."""
+    img = Image.fromarray(pixels)
+    return np.stack([np.asarray(img.resize((size, size), Image.BILINEAR, box=tuple(b)))
+                     for b in boxes])
+
+
+class _NpyStream:
+    """Write one (N, ...) array into an open zip file chunk by chunk (a .npz member), so the
+    region features of a large world never sit in memory at once."""
+
+    def __init__(self, zf: zipfile.ZipFile, name: str, shape: tuple, dtype):
+        info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+        self.f = zf.open(info, "w", force_zip64=True)
+        np.lib.format.write_array_header_1_0(
+            self.f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                     "fortran_order": False, "shape": shape})
+
+    def write(self, block: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(block).tobytes())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim: int = 4096,
+                progress: bool = True) -> dict:
+    """Generate a shapes world in folder `out` (created; existing world files are replaced).
+    Returns a summary: {"images": {split: n}, "sentences": n, "seconds": s, "bytes": n}."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder")
+    if feature_dim < 1:
+        raise DataError(f"--feature-dim {feature_dim}: must be positive")
+    sizes = split_sizes(n_images)
+    splits = [s for s, n in sizes.items() for _ in range(n)]
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    for old in (out / "images").glob("shapes_*.png"):   # a previous, larger world's pictures
+        old.unlink()
+    cnn = RandomCNN(feature_dim, seed)
+    whole = np.empty((n_images, feature_dim), dtype=np.float32)
+    boxes = np.full((n_images, MAX_REGIONS, 4), -1, dtype=np.float32)
+    n_regions = np.zeros(n_images, dtype=np.int64)
+    images, alignments = [], []
+
+    bar = _progress(n_images, progress)
+    with zipfile.ZipFile(out / "regions.npz", "w", compression=zipfile.ZIP_STORED) as zf:
+        stream = _NpyStream(zf, "feats", (n_images, MAX_REGIONS, feature_dim), np.float32)
+        for start in range(0, n_images, CHUNK):
+            stop = min(n_images, start + CHUNK)
+            crops = np.zeros((stop - start, MAX_REGIONS, cnn.input_size, cnn.input_size, 3),
+                             dtype=np.uint8)
+            for i in range(start, stop):
+                scene, captions = scene_and_captions(seed, i)
+                pixels = render(scene)
+                filename = f"shapes_{i:05d}.png"
+                Image.fromarray(pixels).save(out / "images" / filename, compress_level=1)
+                R = len(scene["boxes"])
+                boxes[i, :R], n_regions[i] = scene["boxes"], R
+                crops[i - start, :R] = _crops(pixels, scene["boxes"], cnn.input_size)
+                images.append(_image_record(i, filename, splits[i], scene, captions,
+                                            alignments))
+                bar.update(1)
+            valid = np.arange(MAX_REGIONS) < n_regions[start:stop, None]       # (n, R)
+            feats = np.zeros((stop - start, MAX_REGIONS, feature_dim), dtype=np.float32)
+            feats[valid] = cnn(crops[valid])
+            whole[start:stop] = feats[:, 0]
+            stream.write(feats)
+        stream.close()
+        for name, a in (("boxes", boxes), ("n_regions", n_regions)):
+            s = _NpyStream(zf, name, a.shape, a.dtype)
+            s.write(a)
+            s.close()
+    bar.close()
+    write_mat_columns(out / "vgg_feats.mat", whole)
+    _write_json(out / "dataset_shapes.json", {"dataset": "shapes", "images": images})
+    _write_json(out / "alignments.json", alignments)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    return {"images": sizes, "sentences": len(alignments),
+            "seconds": time.perf_counter() - t0, "bytes": sum(p.stat().st_size for p in files)}
+
+
+def _image_record(i: int, filename: str, split: str, scene: dict, captions: list,
+                  alignments: list) -> dict:
+    """The Karpathy-layout entry of image i; appends its sentences' alignment records."""
+    sentences = []
+    for c in captions:
+        sentid = len(alignments)
+        sentences.append({"tokens": c["tokens"], "raw": c["raw"], "imgid": i, "sentid": sentid})
+        alignments.append({"sentid": sentid, "imgid": i, "tokens": c["tokens"],
+                           "regions": c["regions"], "region_sets": c["region_sets"]})
+    objects = [{"shape": o["shape"], "colour": o["colour"], "size": o["size"], "region": k + 1,
+                "box": [int(v) for v in o["box"]],
+                "centre": [round(o["cx"], 2), round(o["cy"], 2)]}
+               for k, o in enumerate(scene["objects"])]
+    return {"filename": filename, "imgid": i, "split": split,
+            "sentids": [s["sentid"] for s in sentences], "sentences": sentences,
+            "objects": objects}
+
+
+def _write_json(path: Path, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, separators=(",", ":"))
+        f.write("\n")
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="shapes", unit="img", disable=not enabled, leave=False)
+
+
+def load_alignments(path) -> dict:
+    """alignments.json (a file, or the world's folder) -> {sentid: record}; the record format
+    is documented in `shapes_grammar`."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "alignments.json"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+        return {int(r["sentid"]): r for r in records}
+    except FileNotFoundError:
+        raise DataError(f"{path}: alignment file not found") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: not an alignment file ({type(e).__name__}: {e})") from None

@@ -1,0 +1,110 @@
+"""Evaluating the generator as Sec. 4.2 does: perplexity of held-out sentences, and the caption
+metrics of coco-caption (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) of the beam-searched captions
+against every reference sentence of each image, beside the nearest-neighbour baseline: "each test
+image gets the first caption of its closest training image by L2 distance of the features".
+
+Perplexity is exp(mean -log p) per predicted token, END included (the paper's released code
+counts the END token too): the model's average branching factor. The references are the
+dataset's own tokens (lowercase, punctuation stripped), words outside the vocabulary included,
+as coco-caption would see them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vsa_np.backend import to_float
+from vsa_np.generator.decode import beam_search
+
+METRIC_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+
+
+def perplexity(model, source, enc, batch_size: int = 500) -> dict:
+    """Perplexity of every sentence of an encoded split (`vsa_np.data.encode_split`), teacher
+    forced, no dropout. `source` has the features (a Dataset, or region pairs)."""
+    from vsa_np.data import caption_batch
+
+    nll, tokens = 0.0, 0
+    S = len(enc.lengths)
+    for start in range(0, S, batch_size):
+        s = np.arange(start, min(start + batch_size, S))
+        batch = caption_batch(source, enc, s)
+        nll -= to_float(model.log_probs(batch).sum())
+        tokens += int(batch["mask"].sum())
+    per_token = nll / max(tokens, 1)
+    return {"perplexity": math.exp(per_token), "nll_per_token": per_token, "tokens": tokens}
+
+
+def references(ds, split: str, images=None) -> dict:
+    """{image index: [token list of every sentence]} for the images of `split` (or `images`)."""
+    idx = ds.split_indices(split) if images is None else images
+    return {int(i): [s["tokens"] for s in ds.images[i]["sentences"]] for i in idx}
+
+
+def caption_features(model, vocab, feats, beam: int = 7, max_len: int = 40, n_best: int = 1,
+                     chunk: int = 1000):
+    """Beam-search captions of (N, D) features -> (words: N lists of n_best word lists,
+    logprob: N lists of n_best floats)."""
+    out = beam_search(model, feats, beam=beam, max_len=max_len, n_best=n_best, chunk=chunk)
+    return [[vocab.decode(c) for c in caps] for caps in out.tokens], out.logprob
+
+
+def score(refs: dict, hyps: dict, meteor: bool = False) -> dict:
+    """The coco-caption metrics (fractions; METEOR None unless asked for and available)."""
+    from vsa_np.metrics import score_all
+
+    return score_all(refs, hyps, use_meteor=meteor)
+
+
+def evaluate_split(model, ds, vocab, split: str, beam: int = 7, max_len: int = 40,
+                   meteor: bool = False, max_images: int = 0) -> dict:
+    """Perplexity on every sentence of `split` and the metrics of the beam search's best caption
+    of its images (the first `max_images` of them when > 0). -> {"perplexity", metrics...,
+    "captions": {image index: caption string}, "logprobs": {image index: float}}."""
+    from vsa_np.data import encode_split
+
+    out = perplexity(model, ds, encode_split(ds, vocab, split))
+    idx = ds.split_indices(split)
+    if max_images > 0:
+        idx = idx[:max_images]
+    words, logprob = caption_features(model, vocab, np.asarray(ds.feats[idx]), beam, max_len)
+    hyps = {int(i): w[0] for i, w in zip(idx, words)}
+    out.update(score(references(ds, split, idx), hyps, meteor))
+    out["captions"] = {i: " ".join(w) for i, w in hyps.items()}
+    out["logprobs"] = {int(i): lp[0] for i, lp in zip(idx, logprob)}
+    return out
+
+
+def nearest_neighbours(query, base, chunk: int = 1024) -> np.ndarray:
+    """Index into `base` (M, D) of the row closest in L2 to each row of `query` (N, D):
+    argmin_j |q|^2 - 2 q.b_j + |b_j|^2, in chunks of queries (one GEMM each)."""
+    base = np.asarray(base, dtype=np.float64)
+    b2 = (base * base).sum(axis=1)
+    out = np.empty(len(query), dtype=np.int64)
+    for s in range(0, len(query), chunk):
+        q = np.asarray(query[s:s + chunk], dtype=np.float64)
+        out[s:s + chunk] = np.argmin(b2[None, :] - 2 * q @ base.T, axis=1)  # |q|^2 is constant
+    return out
+
+
+def nearest_neighbour_captions(ds, split: str, max_images: int = 0) -> dict:
+    """Sec. 4.2's baseline: {test image index: the first caption of the training image whose
+    feature is closest in L2}."""
+    train = ds.split_indices("train")
+    idx = ds.split_indices(split)
+    if max_images > 0:
+        idx = idx[:max_images]
+    nn = train[nearest_neighbours(ds.feats[idx], ds.feats[train])]
+    return {int(i): ds.images[j]["sentences"][0]["tokens"] for i, j in zip(idx, nn)}
+
+
+def evaluate_with_baseline(model, ds, vocab, split: str = "test", beam: int = 7,
+                           max_len: int = 40, meteor: bool = True, max_images: int = 0) -> dict:
+    """`vsa-np eval-gen`: {"model": {perplexity, metrics, captions}, "nearest_neighbour":
+    {metrics, captions}} on the same images."""
+    model_out = evaluate_split(model, ds, vocab, split, beam, max_len, meteor, max_images)
+    nn = nearest_neighbour_captions(ds, split, max_images)
+    nn_out = score(references(ds, split, list(nn)), nn, meteor)
+    nn_out["captions"] = {i: " ".join(w) for i, w in nn.items()}
+    return {"model": model_out, "nearest_neighbour": nn_out}

@@ -1,0 +1,34 @@
+"""Loading a trained generator: the parameters, the model options and the vocabulary saved by
+`train.py` (a run folder means its `best` checkpoint)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vsa_np.errors import DataError
+from vsa_np.generator.model import CaptionModel
+
+
+def checkpoint_stem(path) -> Path:
+    """A run folder -> its `best` checkpoint; a `.npz`/`.json`/stem -> that checkpoint."""
+    p = Path(path)
+    return p / "best" if p.is_dir() else p
+
+
+def load_generator(path):
+    """-> (CaptionModel, Vocab, meta) from a generator checkpoint (DataError when it is not one)."""
+    from vsa_np.checkpoint import load_checkpoint
+    from vsa_np.data import Vocab
+
+    stem = checkpoint_stem(path)
+    params, meta, _ = load_checkpoint(stem)
+    if meta.get("kind") != "generator" or "model" not in meta or "vocab" not in meta:
+        raise DataError(f"{stem}.npz: not a generator checkpoint (written by `vsa-np train-gen`)")
+    try:
+        model = CaptionModel.from_params(params, meta["model"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{stem}.npz: parameters do not fit the saved model options ({e})") from e
+    vocab = Vocab.from_json(meta["vocab"])
+    if len(vocab) != model.V:
+        raise DataError(f"{stem}.npz: vocabulary of {len(vocab)} entries for a model of "
+                        f"{model.V} outputs")
+    return model, vocab, meta

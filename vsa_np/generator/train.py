@@ -1,0 +1,158 @@
+"""Training the multimodal RNN (Sec. 3.2-3.3): RMSprop with decay 0.999 (the paper's released
+code), gradients clipped elementwise at 5, dropout on the non-recurrent layers, weight decay;
+validation perplexity and caption metrics after every epoch, the best checkpoint kept by a chosen
+validation metric, exact resume, atomic checkpoints and a stop on NaN (`vsa_np.train_loop`).
+
+    cfg = GenConfig(epochs=20)
+    summary = train_generator("data/shapes", "runs/gen", cfg)
+
+Full images (one feature vector per image, the captions of the dataset) by default; with
+`from_alignments` the model learns from the (region, snippet) pairs that the alignment model's
+MRF infers on the training images (Sec. 4.3, `region_data.py`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import numpy as np
+
+from vsa_np.backend import rng as make_rng
+from vsa_np.generator.model import CaptionModel
+from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
+
+BEST_KEYS = ("CIDEr-D", "BLEU-4", "perplexity")
+
+
+@dataclass
+class GenConfig:
+    hidden: int = field(default=512, metadata={"help": "hidden size H (Sec. 3.2: 512)"})
+    word_dim: int = field(default=256, metadata={"help": "word vector size E"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout on the non-recurrent layers"})
+    relu_inputs: bool = field(default=False, metadata={
+        "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
+    lr: float = field(default=3e-4, metadata={
+        "help": "RMSprop learning rate (1e-3 diverges early on shapes: the early RMSprop steps "
+                "are large, its running average starts at 0)"})
+    decay: float = field(default=0.999, metadata={"help": "RMSprop decay"})
+    grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip (<=0 off)"})
+    weight_decay: float = field(default=1e-6, metadata={"help": "L2 weight decay of the matrices"})
+    batch_size: int = field(default=100, metadata={"help": "sentences per batch"})
+    epochs: int = field(default=30, metadata={"help": "passes over the training sentences"})
+    word_threshold: int = field(default=5, metadata={"help": "keep words seen this often"})
+    max_words: int = field(default=0, metadata={
+        "help": "truncate training sentences to this many words (0: keep all)"})
+    eval_beam: int = field(default=7, metadata={"help": "beam size of the validation captions"})
+    max_len: int = field(default=40, metadata={"help": "longest caption decoded (words)"})
+    eval_images: int = field(default=0, metadata={
+        "help": "caption only the first N validation images each epoch (0: all)"})
+    best: Literal["CIDEr-D", "BLEU-4", "perplexity"] = field(default="CIDEr-D", metadata={
+        "help": "validation metric that picks the best checkpoint"})
+    meteor: bool = field(default=False, metadata={"help": "compute METEOR each epoch (Java)"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation, order, dropout"})
+    from_alignments: Optional[str] = field(default=None, metadata={
+        "help": "alignment checkpoint: train on its MRF (region, snippet) pairs (Sec. 4.3); "
+                "'truth': on the pairs of the shapes world's alignments.json (an oracle)"})
+    beta: float = field(default=0.0, metadata={
+        "help": "MRF beta of Eq. 12 for --from-alignments (larger: longer snippets)"})
+
+
+def build_vocab(ds, threshold: int):
+    from vsa_np.data import Vocab
+
+    return Vocab.build(ds.sentences_of("train")[1], threshold)
+
+
+def training_data(ds, vocab, cfg: GenConfig):
+    """(train pairs, validation function) for the config: full images, or region snippets."""
+    from vsa_np.data import encode_split
+    from vsa_np.generator.evaluate import evaluate_split
+
+    max_words = cfg.max_words or None
+    if cfg.from_alignments:
+        from vsa_np.generator.region_data import region_training_data
+
+        return region_training_data(ds, vocab, cfg)
+    train = (ds, encode_split(ds, vocab, "train", max_words))
+
+    def validate(model):
+        return evaluate_split(model, ds, vocab, "val", cfg.eval_beam, cfg.max_len, cfg.meteor,
+                              cfg.eval_images)
+
+    return train, validate
+
+
+def train_step(model, opt, batch, cfg: GenConfig, seed: int, check=None):
+    """One update: loss and gradients (dropout drawn from `seed`), `check(loss)` (the NaN stop,
+    before anything changes), clipping, weight decay, RMSprop. Returns the loss."""
+    loss, grads = model.loss(batch, rng=make_rng(seed))
+    if check is not None:
+        check(loss)
+    clip_elementwise(grads, cfg.grad_clip)
+    add_weight_decay(model.params, grads, cfg.weight_decay)
+    opt.step(model.params, grads)
+    return loss
+
+
+def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
+                    max_steps: int = 0) -> dict:
+    """Train (or resume) in the run folder `out`; returns a summary dict (best validation value,
+    steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests)."""
+    from vsa_np.checkpoint import load_meta
+    from vsa_np.data import Vocab, caption_batch, load_dataset
+    from vsa_np.train_loop import RunDir, epoch_order, step_seed
+
+    ds = load_dataset(data)
+    ds.require_features()
+    if resume:
+        vocab = Vocab.from_json(load_meta(f"{out}/last")["vocab"])
+    else:
+        vocab = build_vocab(ds, cfg.word_threshold)
+    (source, enc), validate = training_data(ds, vocab, cfg)
+    model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
+                         dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
+                         word_counts=vocab.counts, seed=cfg.seed)
+    opt = RMSProp(cfg.lr, decay=cfg.decay)
+    run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
+                 higher_is_better=cfg.best != "perplexity",
+                 meta={"kind": "generator", "vocab": vocab.to_json(), "model": model.spec(),
+                       "data": str(data)})
+    run.restore(model.params, opt)
+
+    S, B = len(enc.lengths), cfg.batch_size
+    n_batches = math.ceil(S / B)
+    metrics, stopped = None, False
+    for epoch, b in run.batches(cfg.epochs, n_batches):
+        order = epoch_order(S, cfg.seed, epoch)          # the same order again after a resume
+        batch = caption_batch(source, enc, order[b * B:(b + 1) * B])
+        train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step), check=run.record)
+        stopped = max_steps > 0 and run.step >= max_steps
+        if b == n_batches - 1 or stopped:
+            t0 = time.perf_counter()
+            val = validate(model)
+            val.pop("captions", None)
+            val.pop("logprobs", None)
+            metrics = {"val": val, "eval_seconds": round(time.perf_counter() - t0, 3),
+                       "train_loss": float(np.mean([r["loss"] for r in run.log["train"]
+                                                    if r["epoch"] == epoch]))}
+            run.checkpoint(model.params, opt, metrics=metrics)
+            if not run.quiet:
+                _print_eval(run, epoch, cfg, metrics)
+        if stopped:
+            break
+    run.close()
+    return {"out": str(out), "steps": run.step, "epochs": run.epoch, "best": run.best,
+            "best_key": run.best_key, "best_step": run.best_step,
+            "train_seconds": round(run.elapsed(), 2), "last": metrics, "vocab_size": len(vocab)}
+
+
+def _print_eval(run, epoch, cfg, metrics):
+    import sys
+
+    v = metrics["val"]
+    line = (f"epoch {epoch + 1}/{cfg.epochs} step {run.step}: train loss "
+            f"{metrics['train_loss']:.3f}, val perplexity {v['perplexity']:.3f}, "
+            f"BLEU-4 {v['BLEU-4']:.3f}, CIDEr-D {v['CIDEr-D']:.3f}")
+    print(line + (" (best)" if run.best_step == run.step else ""), file=sys.stderr)
