@@ -24,8 +24,8 @@ from _common import QUICK, figure_dir, lesson_world, plt, save
 
 from gradcheck import run_checks
 from vsa_np.alignment import AlignmentModel
-from vsa_np.backend import to_host
-from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, region_arrays
+from vsa_np.alignment.evaluate import split_scores
+from vsa_np.data import Vocab, load_dataset, ranking_batches
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
 from vsa_np.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
 
@@ -164,8 +164,10 @@ save(fig, FIG, "test_size_and_offsets")
 # Now the real thing on the shapes world (lesson 00): the model of lessons 02-03 (Eq. 1-9), trained
 # as Sec. 3.3 says: SGD with momentum 0.9 on mini-batches of image-sentence pairs (distinct images
 # per batch), gradients clipped elementwise at 5 ("important"), weight decay. One training step is
-# the four lines in the loop below. After every epoch, the validation images and sentences are
-# scored against each other (Eq. 8 for every pair: `model.scores`) and ranked.
+# the four lines in the loop below, exactly what the library's trainer does at every step
+# (`vsa_np.alignment.train`, `vsa-np train-align`, which adds checkpoints, a log and resuming).
+# After every epoch, the validation images and sentences are scored against each other (Eq. 8
+# for every pair) and ranked.
 
 # %%
 rows = run_checks(["align_model_eq8"])   # the whole model's gradients, every parameter (lesson 03)
@@ -174,18 +176,6 @@ assert all(r.status == "PASS" for r in rows)
 
 ds = load_dataset(lesson_world())
 vocab = Vocab.build(ds.sentences_of("train")[1])
-
-
-def split_scores(model, split):
-    """S (n_images, n_sentences) of a split, and the image (0..n_images-1) of each sentence."""
-    images = ds.split_indices(split)
-    enc = encode_split(ds, vocab, split)
-    regions, region_mask = region_arrays(ds, images)
-    v = model.embed_regions(regions)                                            # Eq. 1
-    s, seg = model.embed_sentences(enc.words, np.arange(enc.words.shape[1]) < enc.lengths[:, None])
-    S = to_host(model.scores(v, region_mask, s, seg, len(enc.lengths)))         # Eq. 8
-    position = {int(i): k for k, i in enumerate(images)}
-    return S, np.array([position[int(i)] for i in enc.img_idx])
 
 
 epochs = 7 if QUICK else 15
@@ -201,12 +191,13 @@ for epoch in range(epochs):
         opt.step(model.params, grads)                    # SGD, momentum 0.9
         losses.append(float(loss))
     model.training = False
-    history.append(retrieval_metrics(*split_scores(model, "val")))
+    # S (images x sentences, Eq. 8 for every pair) and each sentence's image (library helper)
+    history.append(retrieval_metrics(*split_scores(model, ds, vocab, "val", regions=True)))
     print(f"epoch {epoch + 1:2d}: loss {np.mean(losses[-10:]):7.2f}   val R@1/5/10 annotation "
           + "/".join(f"{history[-1]['annotation'][f'R@{k}']:.0f}" for k in (1, 5, 10))
           + "  search " + "/".join(f"{history[-1]['search'][f'R@{k}']:.0f}" for k in (1, 5, 10)))
 
-S_test, s2i_test = split_scores(model, "test")
+S_test, s2i_test = split_scores(model, ds, vocab, "test", regions=True)
 test = retrieval_metrics(S_test, s2i_test)
 paper = {"annotation": {"R@1": 16.5, "R@5": 40.6, "R@10": 54.2, "med_r": 7.6},
          "search": {"R@1": 11.8, "R@5": 32.1, "R@10": 44.7, "med_r": 12.4}}

@@ -81,26 +81,49 @@ def generator_config():
                      eval_beam=3, seed=0)
 
 
-def trained_generator(world: Path, cfg) -> Path:
-    """The run folder of `train_generator(world, ..., cfg)` (vsa_np.generator.train), trained the
-    first time and reused after (under $LESSONS_DATA/runs/). Its `best` checkpoint and `log.json`
-    are what the lessons read."""
+def alignment_config():
+    """The alignment model the lessons share (05 and 08 decode it; 04 shows its training loop):
+    the regions of the shapes world, small sizes, no dropout."""
+    from vsa_np.alignment.train import AlignConfig
+
+    if QUICK:
+        return AlignConfig(regions=True, epochs=8, batch_size=50, embed=64, hidden=64,
+                           word_dim=32, lr=2e-4, dropout=0.0, seed=0)
+    return AlignConfig(regions=True, epochs=15, batch_size=50, embed=128, hidden=128,
+                       word_dim=64, lr=2e-4, dropout=0.0, seed=0)
+
+
+def _trained(kind: str, world: Path, cfg, train) -> Path:
+    """The run folder of train(world, run, cfg), trained the first time and reused after (under
+    $LESSONS_DATA/runs/, one folder per world and configuration)."""
     import hashlib
     import shutil
     from dataclasses import asdict
 
-    from vsa_np.generator.train import train_generator
-
     key = hashlib.sha1(repr((world.name, sorted(asdict(cfg).items()))).encode()).hexdigest()[:10]
-    run = world.parent / "runs" / f"generator_{key}"
+    run = world.parent / "runs" / f"{kind}_{key}"
     if not (run / "COMPLETE").is_file():
         shutil.rmtree(run, ignore_errors=True)     # a run cut short: start again
-        print(f"training the generator ({cfg.epochs} epochs) into {run}")
-        summary = train_generator(world, run, cfg, quiet=QUICK)
-        print(f"  done in {summary['train_seconds']:.0f} s; best {summary['best_key']} "
-              f"{summary['best']:.3f} at step {summary['best_step']}")
+        print(f"training the {kind} model ({cfg.epochs} epochs) into {run}")
+        summary = train(world, run, cfg, quiet=QUICK)
+        print("  done: " + ", ".join(f"{k} {v:g}" for k, v in summary.items()
+                                     if isinstance(v, (int, float)) and not isinstance(v, bool)))
         (run / "COMPLETE").write_text("made by lessons/_common.py\n")
     return run
+
+
+def trained_generator(world: Path, cfg) -> Path:
+    """Run folder of `vsa_np.generator.train.train_generator` (its `best` checkpoint, log.json)."""
+    from vsa_np.generator.train import train_generator
+
+    return _trained("generator", world, cfg, train_generator)
+
+
+def trained_alignment(world: Path, cfg) -> Path:
+    """Run folder of `vsa_np.alignment.train.train_alignment` (its `best` checkpoint)."""
+    from vsa_np.alignment.train import train_alignment
+
+    return _trained("alignment", world, cfg, train_alignment)
 
 
 def shared_data() -> Path | None:

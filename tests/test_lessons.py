@@ -24,9 +24,11 @@ FIGURES = {
     "02_brnn": ["packing", "context_influence", "gradient_check"],
     "03_score_and_ranking_loss": ["training_and_scores"],
     "04_retrieval": ["recall_vs_k", "test_size_and_offsets", "alignment_training"],
-    "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image"],
+    "05_mrf_alignment": ["assignment_for_four_betas", "assignment_vs_beta", "snippets_on_image",
+                         "accuracy_vs_beta", "test_sentence_alignment"],
     "06_multimodal_rnn_and_decoding": ["training", "beam_size", "beam_tree", "captions"],
     "07_metrics": ["metric_bars"],
+    "08_region_generation": ["mrf_training_pairs", "table3", "region_captions"],
 }
 QUICK_LIMIT_S = 60  # each lesson must run in under a minute in quick mode (2 CPU cores)
 
