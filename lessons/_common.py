@@ -83,14 +83,13 @@ def generator_config():
 
 def alignment_config():
     """The alignment model the lessons share (05 and 08 decode it; 04 shows its training loop):
-    the regions of the shapes world, small sizes, no dropout."""
+    the regions of the shapes world, small sizes."""
     from vsa_np.alignment.train import AlignConfig
 
-    if QUICK:
-        return AlignConfig(regions=True, epochs=8, batch_size=50, embed=64, hidden=64,
-                           word_dim=32, lr=2e-4, dropout=0.0, seed=0)
-    return AlignConfig(regions=True, epochs=15, batch_size=50, embed=128, hidden=128,
-                       word_dim=64, lr=2e-4, dropout=0.0, seed=0)
+    # Tried on the quick world: dropout 0.2 nearly doubles the share of object words the MRF
+    # puts on their true region (about 80% against 50% without dropout).
+    return AlignConfig(regions=True, epochs=8 if QUICK else 12, batch_size=50, embed=64,
+                       hidden=64, word_dim=32, lr=3e-4, dropout=0.2, seed=0)
 
 
 def _trained(kind: str, world: Path, cfg, train) -> Path:
