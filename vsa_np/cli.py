@@ -20,6 +20,7 @@ from vsa_np.errors import UserError, TrainingError
 
 # (subcommand, module): add a line here when a new subcommand is written.
 COMMANDS = [
+    ("demo", "vsa_np.commands.demo"),
     ("gradcheck", "gradcheck.cli"),
     ("data-info", "vsa_np.commands.data_info"),
     ("make-shapes", "vsa_np.commands.make_shapes"),

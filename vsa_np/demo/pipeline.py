@@ -1,0 +1,202 @@
+"""`vsa-np demo`: the whole paper, end to end, on the shapes world, with no download.
+
+    1. make the shapes world (images, captions, region features, ground-truth alignments)
+    2. train the alignment model (Sec. 3.1) on region features; retrieval on the test split
+       (and, in the full run, the Eq. 7 score trained the same way, for comparison)
+    3. align every test sentence with the chain MRF (Eq. 10-12), beta chosen on val, and score
+       the alignment against the ground truth; draw Figure-5-style alignments
+    4. train the multimodal RNN (Sec. 3.2) on full images; caption the test images with beam
+       search; score them beside the nearest-neighbour baseline
+    5. train the same RNN on the MRF's (region, snippet) pairs (Sec. 4.3); caption the test
+       regions with both models and score them against the ground-truth phrases (Table 3)
+    6. write report.md / report.html (+ results.json, the figures, captions.html)
+
+Every step calls the same library functions as the individual commands (`make-shapes`,
+`train-align`, `eval-align`, `align`, `train-gen`, `eval-gen`, `caption`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class DemoConfig:
+    images: int = 1200          # shapes world size (train/val/test in proportion)
+    feature_dim: int = 4096     # the "fc7" width of the shapes world's CNN
+    align_epochs: int = 15
+    align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
+    align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
+    align_word_dim: int = 128
+    compare_eq7: bool = True    # also train with the Eq. 7 score
+    gen_epochs: int = 15
+    gen_hidden: int = 256
+    gen_word_dim: int = 128
+    region_gen_epochs: int = 15
+    beam: int = 7
+    figures: int = 4            # Figure-5-style alignments drawn
+    caption_images: int = 24    # test images on captions.html
+    seed: int = 0
+
+
+QUICK = dict(images=300, feature_dim=1024, align_epochs=6, compare_eq7=False, gen_epochs=6,
+             region_gen_epochs=6, figures=2, caption_images=12, beam=3)
+
+
+def _plot_losses(out_png: Path, runs: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.6))
+    for ax, (title, run_dir) in zip(np.atleast_1d(axes), runs.items()):
+        log = json.loads((Path(run_dir) / "log.json").read_text())
+        steps = [r["step"] for r in log["train"]]
+        loss = [r["loss"] for r in log["train"]]
+        ax.plot(steps, loss, lw=0.8, color="#999", label="batch loss")
+        if len(loss) >= 10:
+            k = max(2, len(loss) // 20)
+            smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+            ax.plot(steps[k - 1:], smooth, color="C0", label=f"mean of {k}")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def _alignment_figures(out: Path, model, ds, vocab, beta: float, n: int) -> list[str]:
+    """Figure 5 + Figure 3 panels for the first sentence of the first n test images."""
+    from PIL import Image
+
+    from vsa_np.alignment.alignment_eval import split_word_region_scores
+    from vsa_np.alignment.figures import plot_alignment
+    from vsa_np.mrf import viterbi_align
+
+    scores, wmask, rmask, positions, sentids, images = split_word_region_scores(
+        model, ds, vocab, "test")
+    _, token_lists, _ = ds.sentences_of("test")
+    names, seen = [], set()
+    for k in range(len(images)):
+        img = int(images[k])
+        if img in seen:
+            continue
+        seen.add(img)
+        n_w, n_r = int(wmask[k].sum()), int(rmask[k].sum())
+        sc = scores[k, :n_w, :n_r]
+        assignment, _ = viterbi_align(sc, beta)
+        tokens = [token_lists[k][p] for p in positions[k][:n_w]]
+        picture = np.asarray(Image.open(ds.root / "images" / ds.images[img]["filename"]))
+        name = f"alignment_{len(names)}.png"
+        plot_alignment(out / name, tokens, sc, assignment, boxes=ds.boxes[img, :n_r],
+                       image=picture, title=f"{ds.images[img]['filename']} (beta = {beta:g})")
+        names.append(name)
+        if len(names) >= n:
+            break
+    return names
+
+
+def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> dict:
+    """Run every step into folder `out`; returns the results dict the report is made from."""
+    from vsa_np.alignment.alignment_eval import alignment_report
+    from vsa_np.alignment.evaluate import evaluate_retrieval
+    from vsa_np.alignment.model import load_alignment
+    from vsa_np.alignment.train import AlignConfig, train_alignment
+    from vsa_np.data import load_dataset
+    from vsa_np.data.shapes import load_alignments, make_shapes
+    from vsa_np.demo.report import write_report
+    from vsa_np.generator.evaluate import evaluate_with_baseline
+    from vsa_np.generator.html import write_caption_page
+    from vsa_np.generator.load import load_generator
+    from vsa_np.generator.region_data import evaluate_regions
+    from vsa_np.generator.train import GenConfig, train_generator
+
+    cfg = DemoConfig(**{**(QUICK if quick else {}), **overrides})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data"
+    seconds, t_all = {}, time.perf_counter()
+
+    def step(name):
+        log(f"== {name}")
+        return time.perf_counter()
+
+    t = step("1/5 make the shapes world")
+    make_shapes(data, n_images=cfg.images, seed=cfg.seed, feature_dim=cfg.feature_dim,
+                progress=not quiet)
+    ds = load_dataset(data, regions=True)
+    seconds["data"] = time.perf_counter() - t
+
+    t = step("2/5 train the alignment model (Sec. 3.1)")
+    retrieval = {}
+    for kind in (("eq8", "eq7") if cfg.compare_eq7 else ("eq8",)):
+        acfg = AlignConfig(regions=True, score=kind, epochs=cfg.align_epochs,
+                           embed=cfg.align_embed, hidden=cfg.align_hidden,
+                           word_dim=cfg.align_word_dim, seed=cfg.seed)
+        train_alignment(data, out / f"align_{kind}", acfg, quiet=quiet, log=log)
+        model, vocab, _ = load_alignment(out / f"align_{kind}")
+        model.training = False
+        retrieval[kind] = evaluate_retrieval(model, ds, vocab, "test", regions=True)
+        log(f"   {kind}: test retrieval {json.dumps(retrieval[kind])}")
+    seconds["alignment"] = time.perf_counter() - t
+
+    t = step("3/5 align test sentences with the MRF (Eq. 10-12)")
+    amodel, avocab, _ = load_alignment(out / "align_eq8")
+    amodel.training = False
+    report = alignment_report(amodel, ds, avocab, load_alignments(data))
+    alignment = {"beta": report["beta"], **report["test"],
+                 "val_accuracy_by_beta": report["val"]["accuracy_by_beta"]}
+    figures = _alignment_figures(out, amodel, ds, avocab, report["beta"], cfg.figures)
+    log(f"   object-word accuracy: arg-max {alignment['argmax']:.1f}%, "
+        f"MRF {alignment['mrf']:.1f}% (beta {alignment['beta']:g})")
+    seconds["mrf"] = time.perf_counter() - t
+
+    t = step("4/5 train the multimodal RNN on full images (Sec. 3.2)")
+    common = dict(hidden=cfg.gen_hidden, word_dim=cfg.gen_word_dim, eval_beam=cfg.beam,
+                  seed=cfg.seed)
+    train_generator(data, out / "gen", GenConfig(epochs=cfg.gen_epochs, **common), quiet=quiet)
+    gmodel, gvocab, _ = load_generator(out / "gen")
+    gen = evaluate_with_baseline(gmodel, ds, gvocab, "test", beam=cfg.beam)
+    items = []
+    for name in list(gen["model"]["captions"])[:cfg.caption_images]:
+        img = int(name)
+        items.append({"name": ds.images[img]["filename"],
+                      "image": (data / "images" / ds.images[img]["filename"]).resolve(),
+                      "captions": [gen["model"]["captions"][name]],
+                      "logprobs": [gen["model"]["logprobs"][name]],
+                      "references": [" ".join(s["tokens"]) for s in ds.images[img]["sentences"]]})
+    write_caption_page(out / "captions.html", items, title="vsa-np demo: test captions")
+    seconds["generator"] = time.perf_counter() - t
+
+    t = step("5/5 region-level generation from the MRF snippets (Sec. 4.3)")
+    train_generator(data, out / "gen_regions",
+                    GenConfig(epochs=cfg.region_gen_epochs, from_alignments=str(out / "align_eq8"),
+                              beta=report["beta"], **common), quiet=quiet)
+    rmodel, rvocab, _ = load_generator(out / "gen_regions")
+    regions = evaluate_regions({"region RNN": (rmodel, rvocab), "full-frame RNN": (gmodel, gvocab)},
+                               ds, "test", beam=cfg.beam)
+    seconds["regions"] = time.perf_counter() - t
+
+    _plot_losses(out / "loss_curves.png", {"alignment (Eq. 9)": out / "align_eq8",
+                                           "generator (Eq. 15)": out / "gen",
+                                           "region generator": out / "gen_regions"})
+    seconds["total"] = time.perf_counter() - t_all
+    drop = ("captions", "logprobs")
+    res = {"config": asdict(cfg), "quick": quick, "data": str(data),
+           "data_info": f"{len(ds.images)} images, "
+                        f"{sum(len(i['sentences']) for i in ds.images)} sentences",
+           "retrieval": retrieval, "alignment": alignment, "alignment_figures": figures,
+           "generation": {k: {m: v for m, v in d.items() if m not in drop}
+                          for k, d in gen.items()},
+           "regions": {k: {m: v for m, v in d.items() if m not in drop}
+                       for k, d in regions.items()},
+           "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+    md, html_path = write_report(out, res)
+    log(f"report: {html_path} (and {md.name}, results.json)")
+    return res

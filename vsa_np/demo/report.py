@@ -1,0 +1,152 @@
+"""The demo's report: one Markdown and one HTML page with every measured number next to the
+paper's published Flickr8K figures (different data: the shapes world is not Flickr8K, so the
+columns are comparable in kind only), and the figures the demo drew.
+
+`results` is the dict `vsa_np.demo.pipeline.run_demo` builds; every number in the report comes
+from it, and `results.json` beside the report holds the same dict.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+# Published figures (EQUATIONS.md, Section 4): Flickr8K, BRNN (Eq. 8) and DeFrag (Eq. 7).
+PAPER_RETRIEVAL = {
+    "eq8": {"annotation": {"R@1": 16.5, "R@5": 40.6, "R@10": 54.2, "med_r": 7.6},
+            "search": {"R@1": 11.8, "R@5": 32.1, "R@10": 44.7, "med_r": 12.4}},
+    "eq7": {"annotation": {"R@1": 13.8, "R@5": 35.8, "R@10": 48.2, "med_r": 10.4},
+            "search": {"R@1": 9.5, "R@5": 28.2, "R@10": 40.3, "med_r": 15.6}},
+}
+PAPER_GENERATION = {"BLEU-1": 0.579, "BLEU-2": 0.383, "BLEU-3": 0.245, "BLEU-4": 0.160,
+                    "METEOR": 0.167, "CIDEr-D": 0.318}
+# Table 3 (MSCOCO region snippets): region RNN vs full-frame RNN, BLEU-1..4.
+PAPER_REGIONS = {"region": {"BLEU-1": 0.352, "BLEU-2": 0.230, "BLEU-3": 0.161, "BLEU-4": 0.148},
+                 "full_frame": {"BLEU-1": 0.142, "BLEU-2": 0.060, "BLEU-3": 0.022,
+                                "BLEU-4": 0.0}}
+GEN_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+
+
+def _fmt(v, digits=3):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _retrieval_rows(res):
+    rows = []
+    for kind, label in (("eq8", "BRNN, Eq. 8"), ("eq7", "DeFrag score, Eq. 7")):
+        m = res["retrieval"].get(kind)
+        if m:
+            rows.append([f"vsa-np, shapes world ({label})"]
+                        + [m[d][k] for d in ("annotation", "search")
+                           for k in ("R@1", "R@5", "R@10", "med_r")])
+    for kind, label in (("eq8", "paper, Flickr8K (BRNN, Eq. 8)"),
+                        ("eq7", "paper, Flickr8K (DeFrag, Eq. 7)")):
+        p = PAPER_RETRIEVAL[kind]
+        rows.append([label] + [p[d][k] for d in ("annotation", "search")
+                               for k in ("R@1", "R@5", "R@10", "med_r")])
+    return rows
+
+
+def to_markdown(res: dict) -> str:
+    out = ["# vsa-np demo report", "",
+           f"Data: the shapes world (`{res['data']}`), {res['data_info']}. The paper's figures "
+           "are for Flickr8K: **different data**, shown for scale, not for comparison.", "",
+           f"Total time: {res['seconds']['total']:.0f} s "
+           f"({', '.join(f'{k} {v:.0f} s' for k, v in res['seconds'].items() if k != 'total')}).",
+           "", "## Image-sentence retrieval (Sec. 3.1, test split)", "",
+           "Recall@K in %, med r = median rank (1-based).", "",
+           _table(["model", "ann. R@1", "R@5", "R@10", "med r", "search R@1", "R@5", "R@10",
+                   "med r"], _retrieval_rows(res)), "",
+           "![loss curves](loss_curves.png)", "",
+           "## Alignment of words to regions (Sec. 3.1.4, Eq. 10-12)", "",
+           "Accuracy on the test words that name an object, against the shapes world's "
+           "ground truth (`alignments.json`); beta chosen on the validation split.", "",
+           _table(["decoder", "beta", "accuracy"],
+                  [["arg-max per word (beta = 0)", 0.0, res["alignment"]["argmax"]],
+                   ["MRF (Viterbi)", res["alignment"]["beta"], res["alignment"]["mrf"]]]), ""]
+    for fig in res.get("alignment_figures", []):
+        out.append(f"![alignment]({fig})")
+    out += ["", "## Caption generation (Sec. 3.2, test split, beam search)", "",
+            _table(["model"] + list(GEN_KEYS),
+                   [["vsa-np multimodal RNN"] + [res["generation"]["model"].get(k)
+                                                  for k in GEN_KEYS],
+                    ["nearest-neighbour baseline (Sec. 4.2)"]
+                    + [res["generation"]["nearest_neighbour"].get(k) for k in GEN_KEYS],
+                    ["paper, Flickr8K (VGG-16)"] + [PAPER_GENERATION.get(k) for k in GEN_KEYS]]),
+            "", f"Validation perplexity of the model: "
+            f"{_fmt(res['generation']['model'].get('perplexity'), 2)}.", "",
+            "Captions of the first test images: [captions.html](captions.html).", "",
+            "## Region-level generation (Sec. 4.3, Table 3)", "",
+            "BLEU on the ground-truth region phrases of the test images.", "",
+            _table(["model", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"],
+                   [[f"vsa-np {name}"] + [m.get(k) for k in ("BLEU-1", "BLEU-2", "BLEU-3",
+                                                              "BLEU-4")]
+                    for name, m in res["regions"].items()]
+                   + [[f"paper, MSCOCO ({name})"] + list(PAPER_REGIONS[key].values())
+                      for name, key in (("region RNN", "region"),
+                                        ("full-frame RNN", "full_frame"))]), "",
+            "Reproduce: `vsa-np demo --out DIR` (this report); the steps one by one: "
+            "`vsa-np make-shapes`, `vsa-np train-align`, `vsa-np eval-align`, `vsa-np align`, "
+            "`vsa-np train-gen`, `vsa-np eval-gen`, `vsa-np caption`.", ""]
+    return "\n".join(out)
+
+
+def _md_to_html(md: str) -> str:
+    """A tiny Markdown subset (headings, tables, images, links, paragraphs) -> HTML."""
+    import re
+
+    body, table = [], []
+
+    def flush_table():
+        if table:
+            rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
+            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
+            h = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+            b = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                        for r in cells[1:])
+            body.append(f"<table><tr>{h}</tr>{b}</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("#"):
+            n = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{n}>{html.escape(line[n:].strip())}</h{n}>")
+        elif line.startswith("!["):
+            src = line[line.index("(") + 1:-1]
+            body.append(f'<p><img src="{html.escape(src)}" style="max-width:100%"></p>')
+        elif line.strip():
+            text = html.escape(line)
+            text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+            text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+            text = re.sub(r"\[(.+?)\]\((.+?)\)", r'<a href="\2">\1</a>', text)
+            body.append(f"<p>{text}</p>")
+    flush_table()
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}td:first-child,th:first-child{text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>vsa-np demo</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_report(out_dir, res: dict) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    md = to_markdown(res)
+    (out_dir / "report.md").write_text(md, encoding="utf-8")
+    (out_dir / "report.html").write_text(_md_to_html(md), encoding="utf-8")
+    (out_dir / "results.json").write_text(json.dumps(res, indent=1, default=float),
+                                          encoding="utf-8")
+    return out_dir / "report.md", out_dir / "report.html"
