@@ -21,11 +21,13 @@ def _scores(model, batch):
 
 
 @pytest.mark.parametrize("kind", ["eq8", "eq7"])
-def test_scores_and_loss_match_loops(kind):
+@pytest.mark.parametrize("centred", [False, True])
+def test_scores_and_loss_match_loops(kind, centred):
     g = np.random.default_rng(1)
-    model = _model(kind, seed=3)
+    mean = g.standard_normal(SIZES["image_dim"]) if centred else None
+    model = _model(kind, seed=3, feature_mean=mean)
     batch = random_batch(g)
-    ref = naive_forward(model.params, batch, kind)
+    ref = naive_forward(model.params, batch, kind, feature_mean=mean)
     np.testing.assert_allclose(_scores(model, batch), ref["S"], rtol=1e-10, atol=1e-12)
     loss, _ = model.loss(batch)
     assert float(loss) == pytest.approx(ref["loss"], rel=1e-10)

@@ -25,7 +25,7 @@ CLEAR = 1e-3
 SIZES = dict(vocab_size=11, image_dim=7, word_dim=5, hidden=6, embed=6)
 
 
-def naive_forward(params, batch, kind="eq8", margin=1.0):
+def naive_forward(params, batch, kind="eq8", margin=1.0, feature_mean=None):
     """The model as nested loops over images, regions, sentences and words (host, float64).
 
     -> dict: S (N, L), loss (Eq. 9 per pair), and the kink quantities: `pre` (every ReLU input),
@@ -34,6 +34,8 @@ def naive_forward(params, batch, kind="eq8", margin=1.0):
     """
     P = {k: np.asarray(to_host(v), dtype=F64) for k, v in params.items()}
     regions, rmask = np.asarray(batch["regions"], F64), batch.get("region_mask")
+    if feature_mean is not None:
+        regions = regions - np.asarray(to_host(feature_mean), F64)
     words, wmask = np.asarray(batch["words"]), np.asarray(batch["word_mask"])
     N, R, _ = regions.shape
     rmask = np.ones((N, R), bool) if rmask is None else np.asarray(rmask)
@@ -98,13 +100,15 @@ def random_batch(g, B=4, R=3, T=5, lengths=(5, 3, 1, 4), n_regions=(3, 2, 3, 1),
 def clear_model_and_batch(kind, seed=0, **batch_kw):
     """The first (model, batch) from seed on whose loss is clear of every kink."""
     for s in range(seed, seed + 200):
-        model = AlignmentModel(**SIZES, score=kind, seed=s, dtype=F64)
         g = np.random.default_rng(s)
+        model = AlignmentModel(**SIZES, score=kind, seed=s, dtype=F64,
+                               feature_mean=g.standard_normal(SIZES["image_dim"]))
         for name, p in model.params.items():
             if p.ndim == 1:  # zero biases put ReLU inputs exactly at 0 where e_t = 0
                 p[...] = xp.asarray(0.5 + 0.5 * g.standard_normal(p.shape))
         batch = random_batch(g, **batch_kw)
-        if kink_distance(naive_forward(model.params, batch, kind), kind) > CLEAR:
+        if kink_distance(naive_forward(model.params, batch, kind,
+                                       feature_mean=model.feature_mean), kind) > CLEAR:
             return model, batch
     raise RuntimeError(f"no kink-free draw for {kind} in 200 seeds")
 
@@ -173,11 +177,11 @@ def check_ranking_loss():
 @register("align_region_embed")
 def check_region_embed():
     g = np.random.default_rng(500)
-    x, W, b = (xp.asarray(g.standard_normal(s)) for s in ((3, 4, 6), (6, 5), (5,)))
-    out, cache = region_embed_forward(x, W, b)
+    x, W, b, mu = (xp.asarray(g.standard_normal(s)) for s in ((3, 4, 6), (6, 5), (5,), (6,)))
+    out, cache = region_embed_forward(x, W, b, mean=mu)
     dv = xp.asarray(g.standard_normal(out.shape))
     dW, db = region_embed_backward(dv, cache)
-    f = lambda: region_embed_forward(x, W, b)[0]  # noqa: E731
+    f = lambda: region_embed_forward(x, W, b, mean=mu)[0]  # noqa: E731
     return [compare("align_region_embed", "W_m", f, W, dW, df=dv),
             compare("align_region_embed", "b_m", f, b, db, df=dv)]
 

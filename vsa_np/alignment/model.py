@@ -61,7 +61,7 @@ class AlignmentModel:
 
     def __init__(self, vocab_size: int, image_dim: int, word_dim: int = 300, hidden: int = 500,
                  embed: int = 1000, score: str = "eq8", dropout: float = 0.0, seed: int = 0,
-                 dtype=None, params: dict | None = None):
+                 dtype=None, params: dict | None = None, feature_mean=None):
         if score not in KINDS:
             raise ValueError(f"score must be one of {KINDS}, got {score!r}")
         self.arch = dict(vocab_size=int(vocab_size), image_dim=int(image_dim),
@@ -75,6 +75,11 @@ class AlignmentModel:
             params = init_params(vocab_size, image_dim, word_dim, hidden, embed, seed,
                                  self.dtype)
         self.params = {k: to_device(v, self.dtype) for k, v in params.items()}
+        # the fixed mean CNN feature subtracted before Eq. 1 (region_embed.py); not trained
+        self.feature_mean = None if feature_mean is None else to_device(feature_mean, self.dtype)
+        if self.feature_mean is not None and self.feature_mean.shape != (image_dim,):
+            raise ValueError(f"feature_mean has shape {self.feature_mean.shape}, expected "
+                             f"({image_dim},)")
         expected = init_shapes(**{k: self.arch[k] for k in ARCH_KEYS if k != "score"})
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if got != expected:
@@ -94,7 +99,8 @@ class AlignmentModel:
         if words.shape[0] != B:
             raise ValueError(f"batch has {B} images but {words.shape[0]} sentences")
         packed = pack(batch["word_mask"])
-        v, c_v = region_embed_forward(regions, P["W_m"], P["b_m"], drop, train, self.rng)
+        v, c_v = region_embed_forward(regions, P["W_m"], P["b_m"], drop, train, self.rng,
+                                      self.feature_mean)
         s, c_s = brnn_forward(words, packed, P, drop, train, self.rng)
         S, c_S = score_forward(v, batch.get("region_mask"), s, packed.seg, B, self.arch["score"])
         loss, dS = ranking_loss(S)                                                   # Eq. 9
@@ -107,7 +113,7 @@ class AlignmentModel:
     def embed_regions(self, regions):
         """regions: (N, R, D) CNN features -> v: (N, R, M) (Eq. 1, no dropout)."""
         v, _ = region_embed_forward(to_device(regions, self.dtype), self.params["W_m"],
-                                    self.params["b_m"])
+                                    self.params["b_m"], mean=self.feature_mean)
         return v
 
     def embed_sentences(self, words, word_mask):
@@ -146,7 +152,8 @@ def load_alignment(path):
     if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
         raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
     try:
-        model = AlignmentModel(**meta["arch"], params=params)
+        model = AlignmentModel(**meta["arch"], params=params,
+                               feature_mean=meta.get("feature_mean"))
     except (TypeError, ValueError) as e:
         raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
     return model, Vocab.from_json(meta["vocab"]), meta

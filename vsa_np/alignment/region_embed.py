@@ -10,18 +10,30 @@ layer has its own backward instead of `affine_backward`.
 
 Dropout (Sec. 3.3, "dropout in all layers except the recurrent ones") is applied to the CNN
 features on their way in.
+
+Centring. CNN features after a ReLU are all >= 0 with a large common mean (fc7 and the shapes
+world's "fc7" alike), so the gradient dW_m = x^T dv has one huge common direction and plain SGD
+needs a tiny learning rate for W_m that starves the rest of the model. Subtracting a fixed mean
+feature mu (computed once on the training regions, saved with the model) gives
+
+    v = W_m [CNN(I_b) - mu] + b_m  =  W_m CNN(I_b) + (b_m - W_m mu)
+
+the same family of functions as Eq. 1 (only b_m is reparametrised), much better conditioned.
+`mean=None` is Eq. 1 on the raw features.
 """
 from vsa_np.layers import dropout_forward
 
 
-def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None):
-    """regions: (N, R, D)   W: (D, H)   b: (H,)   ->   v: (N, R, H), cache.
+def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=None):
+    """regions: (N, R, D)   W: (D, H)   b: (H,)   mean: (D,) or None   ->   v: (N, R, H), cache.
 
     (Here H is the multimodal size h.) Padded regions are embedded like the others; the score
     layer keeps them out of every max and sum with the region mask.
     """
     N, R, D = regions.shape
     x = regions.reshape(N * R, D)
+    if mean is not None:
+        x = x - mean
     x, _ = dropout_forward(x, p_drop, train, rng)  # the dropped input is all backward needs
     v = x @ W + b  # Eq. 1
     return v.reshape(N, R, -1), x

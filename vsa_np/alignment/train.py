@@ -46,6 +46,9 @@ class AlignConfig:
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=1e-4, metadata={"help": "L2 weight decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip"})
+    center_features: bool = field(default=True, metadata={
+        "help": "subtract the mean training CNN feature before Eq. 1 (conditioning; see "
+                "region_embed.py); --no-center-features uses the raw features"})
     dropout: float = field(default=0.5, metadata={
         "help": "dropout probability on the non-recurrent layers' inputs"})
     eval_every: int = field(default=0, metadata={
@@ -53,10 +56,42 @@ class AlignConfig:
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, batches, dropout)"})
 
 
-def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None):
+def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None,
+                feature_mean=None):
     return AlignmentModel(vocab_size, image_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
                           embed=cfg.embed, score=cfg.score, dropout=cfg.dropout, seed=cfg.seed,
-                          params=params)
+                          params=params, feature_mean=feature_mean)
+
+
+def feature_mean(ds, regions: bool, block: int = 256) -> numpy.ndarray:
+    """(D,) float64: the mean CNN feature over the training split's valid regions (or whole
+    images), read in blocks of images (the region file may be a memory map)."""
+    images = ds.split_indices("train")
+    total, count = numpy.zeros(ds.feature_dim), 0
+    for i in range(0, len(images), block):
+        idx = images[i:i + block]
+        if regions:
+            n = ds.n_regions[idx]
+            feats = numpy.asarray(ds.region_feats[idx, :int(n.max())], dtype=numpy.float64)
+            valid = numpy.arange(feats.shape[1]) < n[:, None]
+            total += feats[valid].sum(axis=0)
+            count += int(valid.sum())
+        else:
+            total += numpy.asarray(ds.feats[idx], dtype=numpy.float64).sum(axis=0)
+            count += len(idx)
+    return total / max(count, 1)
+
+
+def train_step(model, opt, batch, cfg: AlignConfig, seed: int):
+    """One update (Sec. 3.3): loss and gradients with dropout drawn from `seed`, elementwise
+    clipping, weight decay, SGD with momentum. Returns the loss (a 0-d device array: no sync)."""
+    model.training = True
+    model.rng = make_rng(seed)
+    loss, grads = model.loss(batch)
+    clip_elementwise(grads, cfg.grad_clip)
+    add_weight_decay(model.params, grads, cfg.weight_decay)
+    opt.step(model.params, grads)
+    return loss
 
 
 def _epoch_batches(ds, vocab, cfg, epoch):
@@ -84,13 +119,14 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold)
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
-    model = build_model(cfg, len(vocab), ds.feature_dim)
+    mean = feature_mean(ds, cfg.regions) if cfg.center_features else None
+    model = build_model(cfg, len(vocab), ds.feature_dim, feature_mean=mean)
     if cfg.word_vectors and not resume:
         found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
         log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
-            "data": str(data)}
+            "data": str(data), "feature_mean": None if mean is None else mean.tolist()}
     run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet)
     run.restore(model.params, opt)
 
@@ -110,13 +146,9 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
         n_batches, batches = _epoch_batches(ds, vocab, cfg, run.epoch)
         batches = itertools.islice(batches, run.batch, None)   # resume mid-epoch
         for (epoch, b), batch in zip(run.batches(run.epoch + 1, n_batches), batches):
-            model.training = True
-            model.rng = make_rng(step_seed(cfg.seed, run.step))   # same masks after a resume
-            loss, grads = model.loss(batch)
+            # the same dropout masks after a resume: the seed is a function of the step
+            loss = train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step))
             run.record(loss)                 # NaN/inf: TrainingError, last checkpoint kept
-            clip_elementwise(grads, cfg.grad_clip)
-            add_weight_decay(model.params, grads, cfg.weight_decay)
-            opt.step(model.params, grads)
             if (cfg.eval_every and run.step % cfg.eval_every == 0) or b == n_batches - 1:
                 metrics = validate()
                 run.checkpoint(model.params, opt, metrics)
