@@ -27,16 +27,18 @@ def test_train_gen_cli_json(tiny_world, tmp_path, capsys):
     assert json.loads((tmp_path / "r" / "last.json").read_text())["config"]["hidden"] == 16
 
 
-def test_eval_gen_json(tiny_world, tiny_run, capsys):
+def test_eval_gen_json(tiny_world, tiny_run, tmp_path, capsys):
     run_dir, _ = tiny_run
     code, out, err = run_cli(capsys, "eval-gen", run_dir, tiny_world, "--split", "test",
-                             "--beam", 3, "--no-meteor", "--json")
+                             "--beam", 3, "--no-meteor", "--json", "--html", tmp_path / "p.html")
     assert code == 0, err
     res = json.loads(out)
     assert set(res) == {"model", "nearest_neighbour"}
     keys = {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
     assert keys | {"perplexity"} <= set(res["model"]) and keys <= set(res["nearest_neighbour"])
     assert res["model"]["perplexity"] > 1 and res["model"]["METEOR"] is None
+    page = (tmp_path / "p.html").read_text()
+    assert page.count("class='item'") == 4 and "log p = " in page   # the 4 test images
 
 
 def test_nearest_neighbours_brute_force():

@@ -82,3 +82,44 @@ def _val_sentences(world):
 
     ds = load_dataset(world)
     return [s for i in ds.split_indices("val") for s in ds.images[i]["sentences"]]
+
+
+@pytest.fixture(scope="module")
+def alignment_ckpt(tiny_world, tmp_path_factory):
+    """An (untrained, seeded) alignment model saved as `train-align` saves it."""
+    from vsa_np.alignment.model import AlignmentModel
+    from vsa_np.checkpoint import save_checkpoint
+    from vsa_np.data import Vocab, load_dataset
+
+    ds = load_dataset(tiny_world)
+    vocab = Vocab.build(ds.sentences_of("train")[1], 2)
+    m = AlignmentModel(len(vocab), ds.feature_dim, word_dim=8, hidden=8, embed=16, seed=3)
+    path = tmp_path_factory.mktemp("align") / "best"
+    save_checkpoint(path, m.params, {"model": "alignment", "arch": m.arch,
+                                     "vocab": vocab.to_json()})
+    return path, m, vocab, ds
+
+
+def test_mrf_pairs_beta_zero_are_runs_of_each_words_best_region(alignment_ckpt):
+    from vsa_np.generator.region_data import mrf_pairs
+
+    path, m, vocab, ds = alignment_ckpt
+    pairs = mrf_pairs(path, ds, vocab, "val", beta=0.0)
+    expect = []
+    img_idx, token_lists, _ = ds.sentences_of("val")
+    for i, tokens in zip(img_idx, token_lists):
+        ids, pos = vocab.encode_positions(tokens)
+        R = int(ds.n_regions[i])
+        best = np.argmax(np.asarray(m.word_region_scores(ds.region_feats[i, :R], ids)), axis=1)
+        expect += [(int(i), r, [tokens[p] for p in pos[s:e]]) for r, s, e in runs(best)]
+    assert [(int(i), int(r), s) for i, r, s in zip(pairs.image, pairs.region, pairs.snippets)] \
+        == expect
+
+
+def test_mrf_pairs_large_beta_one_snippet_per_sentence(alignment_ckpt):
+    from vsa_np.generator.region_data import mrf_pairs
+
+    path, m, vocab, ds = alignment_ckpt
+    pairs = mrf_pairs(path, ds, vocab, "val", beta=1e6)
+    _, token_lists, _ = ds.sentences_of("val")
+    assert pairs.snippets == [[w for w in t if w in vocab] for t in token_lists]

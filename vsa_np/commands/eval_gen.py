@@ -97,10 +97,10 @@ def _write_html(path, ds, result, args):
     caps = result["model"]["captions"]
     items = []
     for key, cap in caps.items():
-        i = int(str(key).split(":")[0])
-        im = ds.images[i]
+        i, _, region = str(key).partition(":")          # "image" or "image:region"
+        im = ds.images[int(i)]
         image = ds.root / "images" / im["filename"]
-        items.append({"name": f"{im['filename']}" + (f" region {key}" if args.regions else ""),
+        items.append({"name": im["filename"] + (f", region {region}" if region else ""),
                       "image": image if image.is_file() else None,
                       "captions": [cap], "logprobs": [result["model"].get("logprobs", {})
                                                       .get(key, float("nan"))],

@@ -172,7 +172,9 @@ def evaluate_regions(models: dict, ds, split: str = "test", beam: int = 7, max_l
                      meteor: bool = True, max_regions: int = 0) -> dict:
     """Table 3 on the shapes world: every model captions the object regions of the split, scored
     against the ground-truth phrases of alignments.json; beside them the nearest-neighbour
-    baseline (the first phrase of the closest training region, L2 of the region features)."""
+    baseline: the first ground-truth phrase of the closest training region (L2 of the region
+    features). That baseline reads the training regions' TRUE phrases, which the region model
+    (trained on MRF snippets) never sees: an oracle-data baseline, stronger than the paper's."""
     from vsa_np.data.shapes import load_alignments
     from vsa_np.generator.evaluate import nearest_neighbours, score
 
