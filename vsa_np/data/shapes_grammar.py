@@ -128,9 +128,13 @@ def raw_text(tokens: list[str]) -> str:
 
 
 def describe(objects: list, rng: np.random.Generator) -> list[dict]:
-    """Five captions of a scene: {"tokens", "raw", "regions", "region_sets"} each."""
+    """Five captions of a scene: {"tokens", "raw", "regions", "region_sets"} each, the templates
+    in a random order per image: as in Flickr8K, which reference comes first means nothing (the
+    nearest-neighbour baseline of Sec. 4.2 copies the FIRST caption of the closest image, and a
+    fixed order would hand it the template that scores best)."""
     out = []
-    for template in TEMPLATES:
+    for k in rng.permutation(len(TEMPLATES)):
+        template = TEMPLATES[k]
         toks = caption(template, objects, rng)
         tokens = [w for w, _, _ in toks]
         out.append({"tokens": tokens, "raw": raw_text(tokens),

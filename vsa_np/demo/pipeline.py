@@ -33,18 +33,19 @@ class DemoConfig:
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
     align_word_dim: int = 128
     compare_eq7: bool = True    # also train with the Eq. 7 score
-    gen_epochs: int = 15
+    gen_epochs: int = 20
     gen_hidden: int = 256
     gen_word_dim: int = 128
     region_gen_epochs: int = 15
     beam: int = 7
+    meteor: bool = True         # METEOR needs Java (reported n/a without it)
     figures: int = 4            # Figure-5-style alignments drawn
     caption_images: int = 24    # test images on captions.html
     seed: int = 0
 
 
-QUICK = dict(images=300, feature_dim=1024, align_epochs=6, compare_eq7=False, gen_epochs=6,
-             region_gen_epochs=6, figures=2, caption_images=12, beam=3)
+QUICK = dict(images=300, feature_dim=1024, align_epochs=20, compare_eq7=False, gen_epochs=15,
+             region_gen_epochs=15, figures=2, caption_images=12, beam=3)
 
 
 def _plot_losses(out_png: Path, runs: dict) -> None:
@@ -162,7 +163,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
                   seed=cfg.seed)
     train_generator(data, out / "gen", GenConfig(epochs=cfg.gen_epochs, **common), quiet=quiet)
     gmodel, gvocab, _ = load_generator(out / "gen")
-    gen = evaluate_with_baseline(gmodel, ds, gvocab, "test", beam=cfg.beam)
+    gen = evaluate_with_baseline(gmodel, ds, gvocab, "test", beam=cfg.beam, meteor=cfg.meteor)
     items = []
     for name in list(gen["model"]["captions"])[:cfg.caption_images]:
         img = int(name)
@@ -180,7 +181,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
                               beta=report["beta"], **common), quiet=quiet)
     rmodel, rvocab, _ = load_generator(out / "gen_regions")
     regions = evaluate_regions({"region RNN": (rmodel, rvocab), "full-frame RNN": (gmodel, gvocab)},
-                               ds, "test", beam=cfg.beam)
+                               ds, "test", beam=cfg.beam, meteor=cfg.meteor)
     seconds["regions"] = time.perf_counter() - t
 
     _plot_losses(out / "loss_curves.png", {"alignment (Eq. 9)": out / "align_eq8",
