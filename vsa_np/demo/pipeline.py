@@ -32,6 +32,8 @@ class DemoConfig:
     align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
     align_word_dim: int = 128
+    align_lr: float = 1e-4      # higher rates collapse the 4096-d world (every score 0)
+    align_dropout: float = 0.2
     compare_eq7: bool = True    # also train with the Eq. 7 score
     gen_epochs: int = 20
     gen_hidden: int = 256
@@ -44,8 +46,9 @@ class DemoConfig:
     seed: int = 0
 
 
-QUICK = dict(images=300, feature_dim=1024, align_epochs=20, compare_eq7=False, gen_epochs=15,
-             region_gen_epochs=15, figures=2, caption_images=12, beam=3)
+QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_lr=1e-3, align_dropout=0.5,
+             compare_eq7=False, gen_epochs=15, region_gen_epochs=15, figures=2,
+             caption_images=12, beam=3)
 
 
 def _plot_losses(out_png: Path, runs: dict) -> None:
@@ -139,7 +142,8 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
     for kind in (("eq8", "eq7") if cfg.compare_eq7 else ("eq8",)):
         acfg = AlignConfig(regions=True, score=kind, epochs=cfg.align_epochs,
                            embed=cfg.align_embed, hidden=cfg.align_hidden,
-                           word_dim=cfg.align_word_dim, seed=cfg.seed)
+                           word_dim=cfg.align_word_dim, lr=cfg.align_lr,
+                           dropout=cfg.align_dropout, seed=cfg.seed)
         train_alignment(data, out / f"align_{kind}", acfg, quiet=quiet, log=log)
         model, vocab, _ = load_alignment(out / f"align_{kind}")
         model.training = False
