@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 HELP = "run every gradient check (float64, centered differences) and print a table"

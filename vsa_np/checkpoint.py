@@ -188,3 +188,10 @@ def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
     params = {k: v for k, v in arrays.items() if not k.startswith(OPTIM_PREFIX)}
     optim = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
     return params, meta, (optim or None)
+
+
+def checkpoint_stem(path) -> Path:
+    """A run folder -> its `best` checkpoint; a checkpoint's stem, `.npz` or `.json` -> itself.
+    (What `eval-align`, `align`, `eval-gen` and `caption` accept as CKPT.)"""
+    p = Path(path)
+    return p / "best" if p.is_dir() else p

@@ -17,7 +17,6 @@ gradient checker and the optimiser treat every model alike. Parameter names foll
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy
 
@@ -136,15 +135,9 @@ class AlignmentModel:
         return s @ v.T
 
 
-def checkpoint_stem(path) -> Path:
-    """A run folder (-> its `best` checkpoint), or a checkpoint's stem, .npz or .json."""
-    p = Path(path)
-    return p / "best" if p.is_dir() else p
-
-
 def load_alignment(path):
     """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
-    from vsa_np.checkpoint import load_checkpoint
+    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint
     from vsa_np.data import Vocab
     stem = checkpoint_stem(path)
     params, meta, _ = load_checkpoint(stem)

@@ -5,35 +5,24 @@ the saved config)."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import sys
 
 HELP = "train the alignment model (BRNN + regions, ranking loss; Sec. 3.1)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vsa_np.commands._trainer import add_trainer_arguments
     from vsa_np.alignment.train import AlignConfig
-    from vsa_np.config import add_config_arguments
 
-    p.add_argument("data", metavar="DATA", help="dataset folder (Flickr8K layout, e.g. a shapes "
-                                                "world from `vsa-np make-shapes`)")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    add_config_arguments(p, AlignConfig)
+    add_trainer_arguments(p, AlignConfig, "dataset folder (Flickr8K layout, e.g. a shapes "
+                          "world from `vsa-np make-shapes`)")
 
 
 def run(args) -> int:
     from vsa_np.alignment.train import AlignConfig, train_alignment
-    from vsa_np.config import config_from_args
-    from vsa_np.train_loop import resume_config
+    from vsa_np.commands._trainer import trainer_config
 
-    base = resume_config(args.out, AlignConfig) if args.resume else None
-    cfg = config_from_args(AlignConfig, args, base=base)
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
+    cfg, say = trainer_config(args, AlignConfig)
     summary = train_alignment(args.data, args.out, cfg, resume=args.resume,
                               quiet=True if args.quiet else None, log=say)
     if args.json:

@@ -5,36 +5,24 @@ it trains on the (region, snippet) pairs of that alignment model's MRF (Sec. 4.3
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import sys
 
 HELP = "train the multimodal RNN caption generator (RMSprop; Sec. 3.2, 4.3)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from vsa_np.config import add_config_arguments
+    from vsa_np.commands._trainer import add_trainer_arguments
     from vsa_np.generator.train import GenConfig
 
-    p.add_argument("data", metavar="DATA", help="dataset folder with features (Flickr8K layout, "
-                                                "e.g. a shapes world from `vsa-np make-shapes`)")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    add_config_arguments(p, GenConfig)
+    add_trainer_arguments(p, GenConfig, "dataset folder with features (Flickr8K layout, "
+                          "e.g. a shapes world from `vsa-np make-shapes`)")
 
 
 def run(args) -> int:
-    from vsa_np.config import config_from_args
     from vsa_np.generator.train import GenConfig, train_generator
-    from vsa_np.train_loop import resume_config
+    from vsa_np.commands._trainer import trainer_config
 
-    base = resume_config(args.out, GenConfig) if args.resume else None
-    cfg = config_from_args(GenConfig, args, base=base)
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    if not args.quiet:
-        say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
+    cfg, say = trainer_config(args, GenConfig)
     summary = train_generator(args.data, args.out, cfg, resume=args.resume,
                               quiet=True if args.quiet else None)
     if args.json:

@@ -2,21 +2,14 @@
 `train.py` (a run folder means its `best` checkpoint)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from vsa_np.errors import DataError
 from vsa_np.generator.model import CaptionModel
 
 
-def checkpoint_stem(path) -> Path:
-    """A run folder -> its `best` checkpoint; a `.npz`/`.json`/stem -> that checkpoint."""
-    p = Path(path)
-    return p / "best" if p.is_dir() else p
-
-
 def load_generator(path):
     """-> (CaptionModel, Vocab, meta) from a generator checkpoint (DataError when it is not one)."""
-    from vsa_np.checkpoint import load_checkpoint
+    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint
     from vsa_np.data import Vocab
 
     stem = checkpoint_stem(path)
