@@ -141,19 +141,19 @@ def matmul_peak(xp, sync, n: int = 2048, repeats: int = 7) -> float:
     return 2 * n ** 3 / (t["median_ms"] * 1e-3) / 1e9
 
 
-def caption_lengths(seed: int = 0, quiet: bool = False):
+def caption_lengths(seed: int = 0, quiet: bool = False, recorded: bool = False):
     """(lengths of the Flickr8K training captions after the vocabulary (threshold 5) drops rare
     words, vocabulary size). From /work/shared/data/flickr8k when present; else drawn from the
-    recorded histogram `_FALLBACK` (with a message)."""
+    recorded histogram `_FALLBACK` (with a message; without one when `recorded` asks for it)."""
     path = FLICKR8K / "dataset_flickr8k.json"
-    if path.exists():
+    if path.exists() and not recorded:
         from vsa_np.data import Vocab
         images = json.loads(path.read_text())["images"]
         toks = [s["tokens"] for im in images if im["split"] == "train" for s in im["sentences"]]
         vocab = Vocab.build(toks, threshold=5)
         lengths = numpy.array([len(vocab.encode(t)) for t in toks])
         return lengths[lengths > 0], len(vocab), "flickr8k"
-    if not quiet:
+    if not quiet and not recorded:
         print(f"note: {path} is absent; using the recorded Flickr8K length histogram",
               file=sys.stderr)
     hist = numpy.asarray(_FALLBACK, dtype=float)
