@@ -44,6 +44,16 @@ def word_counts(V: int, tiny: bool):
     return counts, "zipf"
 
 
+def beam_flops(sz: dict, images: int, beam: int, max_len: int) -> int:
+    """Matrix-product FLOPs of beam search when no caption ends early (--end worst): the first
+    step runs one row per image, the max_len after it `beam` rows per image, each an (H, H)
+    recurrence and an (H, V) output layer; plus b_v (D, H) per image and the (V, E) x (E, H)
+    input table once."""
+    D, E, H, V = sz["image_dim"], sz["gen_word_dim"], sz["gen_hidden"], sz["vocab"]
+    rows = images * (1 + beam * max_len)
+    return 2 * rows * (H * H + H * V) + 2 * images * D * H + 2 * V * E * H
+
+
 def main(argv=None) -> int:
     def add(p):
         p.add_argument("--images", type=int, default=1000)
@@ -81,6 +91,16 @@ def main(argv=None) -> int:
            "all_ms": t["all_ms"], "captions_per_s": round(args.images / sec, 1),
            "mean_caption_words": round(float(lengths.mean()), 2),
            "peak_rss_mb": round(C.peak_rss_mb(), 1)}
+    lines = []
+    if args.end == "worst":
+        flops = beam_flops(sz, args.images, args.beam, args.max_len)
+        peak = C.matmul_peak(backend.xp, backend.synchronize, n=256 if args.tiny else 2048)
+        out.update(flops=flops, gflops=round(flops / sec / 1e9, 1),
+                   matmul_peak_gflops=round(peak, 1), peak_fraction=round(flops / sec / 1e9 / peak, 3),
+                   gemm_bound_seconds=round(flops / 1e9 / peak, 2))
+        lines.append(f"{flops / 1e9:.0f} GFLOP of matrix products: {out['gflops']} GFLOP/s, "
+                     f"{100 * out['peak_fraction']:.0f}% of the measured {peak:.1f} GFLOP/s GEMM "
+                     f"peak; at that peak the products alone take {out['gemm_bound_seconds']} s")
     m = out["machine"]
     C.emit(out, args.json, [
         f"machine: {m['cpu']}, {m['cores']} cores, {m['blas']} ({m['blas_threads']} threads), "
@@ -88,7 +108,7 @@ def main(argv=None) -> int:
         f"beam search, beam {args.beam}, max {args.max_len} words, {args.images} images: "
         f"{sec:.2f} s (median of {args.repeats}, min {out['min_seconds']:.2f} s) = "
         f"{out['captions_per_s']:.0f} captions/s; mean caption {out['mean_caption_words']:.1f} "
-        f"words (output bias: {source}, --end {args.end})"])
+        f"words (output bias: {source}, --end {args.end})"] + lines)
     return 0
 
 
