@@ -203,4 +203,6 @@ class CaptionModel:
         -> h (N, H), scores (N, V) (the logits of y_t)."""
         p = self.params
         h, _ = rnn_step_forward(a, prev_h, p["W_hh"], p["b_h"])  # Eq. 14
-        return h, h @ p["W_oh"] + p["b_o"]                        # Eq. 15 (before the softmax)
+        scores = h @ p["W_oh"]                                    # Eq. 15 (before the softmax)
+        scores += p["b_o"]                  # in place: no second (N, V) array, one pass less
+        return h, scores
