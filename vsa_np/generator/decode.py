@@ -182,12 +182,15 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
         # One step for the unfinished rows only. A finished caption continues only with END,
         # at no cost (its row of log probabilities is `stay`): it competes unchanged.
         flat_done = done.reshape(-1)
-        live = xp.flatnonzero(~flat_done)
-        h_live, logp_live = _step(model, a[live], h[live])
-        h[live] = h_live
-        logp = xp.empty((A * k, V), dtype=table.dtype)
-        logp[flat_done] = stay
-        logp[live] = logp_live
+        if not bool(flat_done.any()):           # all rows live: no gather, no (A*k, V) copy
+            h, logp = _step(model, a, h)
+        else:
+            live = xp.flatnonzero(~flat_done)
+            h_live, logp_live = _step(model, a[live], h[live])
+            h[live] = h_live
+            logp = xp.empty((A * k, V), dtype=table.dtype)
+            logp[flat_done] = stay
+            logp[live] = logp_live
         logp = logp.reshape(A, k, V)
         if t == max_len:                        # the last step: END is forced
             logp[:, :, 1:] = -xp.inf
