@@ -69,6 +69,7 @@ def _plot_losses(out_png: Path, runs: dict) -> None:
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.set_ylabel("training loss")
+        ax.set_yscale("log")  # the ranking loss falls by orders of magnitude
         ax.legend()
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)

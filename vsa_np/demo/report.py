@@ -24,6 +24,8 @@ PAPER_GENERATION = {"BLEU-1": 0.579, "BLEU-2": 0.383, "BLEU-3": 0.245, "BLEU-4":
 PAPER_REGIONS = {"region": {"BLEU-1": 0.352, "BLEU-2": 0.230, "BLEU-3": 0.161, "BLEU-4": 0.148},
                  "full_frame": {"BLEU-1": 0.142, "BLEU-2": 0.060, "BLEU-3": 0.022,
                                 "BLEU-4": 0.0}}
+REGION_LABELS = {"nearest_neighbour": "nearest neighbour (copies a TRUE training phrase: an "
+                                    "oracle-data baseline)"}
 GEN_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
 
@@ -41,19 +43,22 @@ def _table(head, rows):
     return "\n".join(lines)
 
 
+def _pct(m):
+    """A retrieval row's cells: recalls in % with one decimal, the median rank as is."""
+    return [f"{m[d][k]:.1f}" if k != "med_r" else f"{m[d][k]:g}"
+            for d in ("annotation", "search") for k in ("R@1", "R@5", "R@10", "med_r")]
+
+
 def _retrieval_rows(res):
     rows = []
     for kind, label in (("eq8", "BRNN, Eq. 8"), ("eq7", "DeFrag score, Eq. 7")):
         m = res["retrieval"].get(kind)
         if m:
-            rows.append([f"vsa-np, shapes world ({label})"]
-                        + [m[d][k] for d in ("annotation", "search")
-                           for k in ("R@1", "R@5", "R@10", "med_r")])
+            rows.append([f"vsa-np, shapes world ({label})"] + _pct(m))
     for kind, label in (("eq8", "paper, Flickr8K (BRNN, Eq. 8)"),
                         ("eq7", "paper, Flickr8K (DeFrag, Eq. 7)")):
         p = PAPER_RETRIEVAL[kind]
-        rows.append([label] + [p[d][k] for d in ("annotation", "search")
-                               for k in ("R@1", "R@5", "R@10", "med_r")])
+        rows.append([label] + _pct(p))
     return rows
 
 
@@ -72,8 +77,9 @@ def to_markdown(res: dict) -> str:
            "Accuracy on the test words that name an object, against the shapes world's "
            "ground truth (`alignments.json`); beta chosen on the validation split.", "",
            _table(["decoder", "beta", "accuracy"],
-                  [["arg-max per word (beta = 0)", 0.0, res["alignment"]["argmax"]],
-                   ["MRF (Viterbi)", res["alignment"]["beta"], res["alignment"]["mrf"]]]), ""]
+                  [["arg-max per word (beta = 0)", "0", f"{res['alignment']['argmax']:.1f}%"],
+                   ["MRF (Viterbi)", f"{res['alignment']['beta']:g}",
+                    f"{res['alignment']['mrf']:.1f}%"]]), ""]
     for fig in res.get("alignment_figures", []):
         out.append(f"![alignment]({fig})")
     out += ["", "## Caption generation (Sec. 3.2, test split, beam search)", "",
@@ -83,14 +89,14 @@ def to_markdown(res: dict) -> str:
                     ["nearest-neighbour baseline (Sec. 4.2)"]
                     + [res["generation"]["nearest_neighbour"].get(k) for k in GEN_KEYS],
                     ["paper, Flickr8K (VGG-16)"] + [PAPER_GENERATION.get(k) for k in GEN_KEYS]]),
-            "", f"Validation perplexity of the model: "
+            "", f"Test perplexity of the model (per word, END included): "
             f"{_fmt(res['generation']['model'].get('perplexity'), 2)}.", "",
             "Captions of the first test images: [captions.html](captions.html).", "",
             "## Region-level generation (Sec. 4.3, Table 3)", "",
             "BLEU on the ground-truth region phrases of the test images.", "",
             _table(["model", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"],
-                   [[f"vsa-np {name}"] + [m.get(k) for k in ("BLEU-1", "BLEU-2", "BLEU-3",
-                                                              "BLEU-4")]
+                   [[f"vsa-np {REGION_LABELS.get(name, name)}"]
+                    + [m.get(k) for k in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4")]
                     for name, m in res["regions"].items()]
                    + [[f"paper, MSCOCO ({name})"] + list(PAPER_REGIONS[key].values())
                       for name, key in (("region RNN", "region"),
