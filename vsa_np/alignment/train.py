@@ -22,7 +22,7 @@ from vsa_np.alignment.model import AlignmentModel
 from vsa_np.backend import rng as make_rng, xp
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
-from vsa_np.train_loop import RunDir, resume_config, step_seed
+from vsa_np.train_loop import RunDir, step_seed
 
 
 @dataclass
