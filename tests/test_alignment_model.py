@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from gradcheck.checks.alignment import ALIGNMENT_CHECKS, SIZES, naive_forward, random_batch
+from gradcheck.checks.alignment import (ALIGNMENT_CHECKS, SIZES, naive_forward, random_batch,
+                                       random_whitening)
 from gradcheck.registry import CHECKS, run_checks
 from vsa_np.alignment import AlignmentModel
 from vsa_np.alignment.ranking_loss import ranking_loss
@@ -21,13 +22,14 @@ def _scores(model, batch):
 
 
 @pytest.mark.parametrize("kind", ["eq8", "eq7"])
-@pytest.mark.parametrize("centred", [False, True])
-def test_scores_and_loss_match_loops(kind, centred):
+@pytest.mark.parametrize("pre", ["raw", "centred", "whitened"])
+def test_scores_and_loss_match_loops(kind, pre):
     g = np.random.default_rng(1)
-    mean = g.standard_normal(SIZES["image_dim"]) if centred else None
-    model = _model(kind, seed=3, feature_mean=mean)
+    mean = g.standard_normal(SIZES["image_dim"]) if pre != "raw" else None
+    white = random_whitening(g, SIZES["image_dim"]) if pre == "whitened" else None
+    model = _model(kind, seed=3, feature_mean=mean, whitening=white)
     batch = random_batch(g)
-    ref = naive_forward(model.params, batch, kind, feature_mean=mean)
+    ref = naive_forward(model.params, batch, kind, feature_mean=mean, whitening=model.whitening)
     np.testing.assert_allclose(_scores(model, batch), ref["S"], rtol=1e-10, atol=1e-12)
     loss, _ = model.loss(batch)
     assert float(loss) == pytest.approx(ref["loss"], rel=1e-10)

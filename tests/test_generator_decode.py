@@ -147,3 +147,33 @@ def test_sampling_temperature():
     assert s1.tokens != sample(model, feats, temperature=1.0, max_len=10, seed=8).tokens
     with pytest.raises(ValueError):
         sample(model, feats, temperature=0)
+
+
+def test_threshold_top_k_equals_a_full_sort():
+    """`_top_k` never forms the candidates s + off; its result equals sorting them all."""
+    from vsa_np.generator.decode import _top_k
+    g = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        A, k, V, k_new = 9, 4, 50, 3
+        s = g.standard_normal((A * k, V)).astype(dtype)
+        off = (-5 * g.random(A * k)).astype(dtype)
+        top, best = _top_k(s, off, s.max(axis=1), k, k_new)
+        cand = (s + off[:, None]).reshape(A, k * V)
+        want = np.argsort(-cand, axis=1)[:, :k_new]
+        np.testing.assert_array_equal(to_host(top), want)
+        np.testing.assert_array_equal(to_host(best), np.take_along_axis(cand, want, axis=1))
+
+
+def test_row_blocks_do_not_change_results(monkeypatch):
+    """Beam search scores its rows a block of images at a time on the CPU: any block size gives
+    the same captions and log probabilities."""
+    import vsa_np.generator.decode as decode
+    model = tiny_model(5, V=30, D=6, H=8, E=4, scale=1.0)
+    feats = np.random.default_rng(5).standard_normal((13, model.D))
+    ref = beam_search(model, feats, beam=5, max_len=6, n_best=3)
+    for rows in (1, 7, 12):
+        monkeypatch.setattr(decode, "BLOCK_ROWS", rows)
+        out = beam_search(model, feats, beam=5, max_len=6, n_best=3)
+        assert out.tokens == ref.tokens
+        np.testing.assert_allclose(np.array(out.logprob), np.array(ref.logprob), rtol=0,
+                                   atol=1e-12)

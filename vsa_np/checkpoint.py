@@ -3,7 +3,9 @@
 A checkpoint at stem `run/last` is two files:
 
     run/last.npz    the parameters under their own names, the optimiser state under `optim/<key>`,
-                    and a copy of the metadata JSON under `__meta__`
+                    fixed arrays that are not trained (e.g. the alignment model's feature
+                    whitening) under `buffer/<name>`, and a copy of the metadata JSON under
+                    `__meta__`
     run/last.json   the metadata (config, vocabulary, step, epoch, metrics, ...), indented
 
 Why the copy: two files cannot be replaced in one atomic operation, so a crash between the two
@@ -37,6 +39,7 @@ from vsa_np.errors import DataError
 
 META_KEY = "__meta__"
 OPTIM_PREFIX = "optim/"
+BUFFER_PREFIX = "buffer/"
 
 
 def checkpoint_paths(path) -> tuple[Path, Path]:
@@ -88,11 +91,12 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = None
-                    ) -> tuple[Path, Path]:
+def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = None,
+                    buffers: dict | None = None) -> tuple[Path, Path]:
     """Atomically write `<path>.npz` and `<path>.json` (see the module docstring for the order).
 
     params: name -> array (host or device); optim_state: `optimizer.state_dict()` or None;
+    buffers: name -> array, fixed arrays too large for the JSON (read back by `split_buffers`);
     meta: JSON-serialisable dict (NumPy scalars and dataclasses are converted).
     Returns the two paths. The folder is created if needed.
     """
@@ -102,11 +106,13 @@ def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = N
 
     arrays = {}
     for name, value in params.items():
-        if name == META_KEY or name.startswith(OPTIM_PREFIX):
+        if name == META_KEY or name.startswith((OPTIM_PREFIX, BUFFER_PREFIX)):
             raise ValueError(f"parameter name {name!r} clashes with the checkpoint's own keys")
         arrays[name] = to_host(value)
     for key, value in (optim_state or {}).items():
         arrays[OPTIM_PREFIX + key] = to_host(value)
+    for key, value in (buffers or {}).items():
+        arrays[BUFFER_PREFIX + key] = to_host(value)
     text = json.dumps(meta, indent=1, default=_json_default, allow_nan=True) + "\n"
     arrays[META_KEY] = numpy.array(text)
 
@@ -188,6 +194,13 @@ def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
     params = {k: v for k, v in arrays.items() if not k.startswith(OPTIM_PREFIX)}
     optim = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
     return params, meta, (optim or None)
+
+
+def split_buffers(params: dict) -> dict:
+    """Take the `buffer/<name>` arrays out of a loaded `params` dict (in place); return them
+    as {name: array}. What is left is the trained parameters alone."""
+    names = [k for k in params if k.startswith(BUFFER_PREFIX)]
+    return {k[len(BUFFER_PREFIX):]: params.pop(k) for k in names}
 
 
 def checkpoint_stem(path) -> Path:

@@ -44,7 +44,7 @@ import numpy
 from tqdm.auto import tqdm
 
 from vsa_np.backend import to_device, to_float
-from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint
+from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
 from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
 
@@ -113,10 +113,12 @@ class RunDir:
     """
 
     def __init__(self, out, config, resume: bool = False, meta: dict | None = None,
-                 best_key: str | None = None, higher_is_better: bool = True, quiet=None):
+                 best_key: str | None = None, higher_is_better: bool = True, quiet=None,
+                 buffers: dict | None = None):
         self.out = Path(out)
         self.config = config
         self.meta = dict(meta or {})
+        self.buffers = buffers                      # fixed arrays saved with every checkpoint
         self.best_key, self.higher_is_better, self.quiet = best_key, higher_is_better, quiet
         self.step = self.epoch = self.batch = 0
         self.best = self.best_step = None
@@ -139,6 +141,7 @@ class RunDir:
 
     def _resume(self):
         params, meta, optim = load_checkpoint(self.last_path)
+        split_buffers(params)                       # the model's constants, not parameters
         state = meta.get("train_state")
         if not isinstance(state, dict):
             raise DataError(f"{self.last_path}.npz: no train_state to resume from")
@@ -238,8 +241,9 @@ class RunDir:
                     self.best, self.best_step = value, self.step
         meta = self._meta(metrics)
         if improved:
-            save_checkpoint(self.best_path, params, meta)
-        save_checkpoint(self.last_path, params, meta, opt.state_dict() if opt else None)
+            save_checkpoint(self.best_path, params, meta, buffers=self.buffers)
+        save_checkpoint(self.last_path, params, meta, opt.state_dict() if opt else None,
+                        self.buffers)
         self.write_log()
         return improved
 

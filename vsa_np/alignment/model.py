@@ -60,7 +60,8 @@ class AlignmentModel:
 
     def __init__(self, vocab_size: int, image_dim: int, word_dim: int = 300, hidden: int = 500,
                  embed: int = 1000, score: str = "eq8", dropout: float = 0.0, seed: int = 0,
-                 dtype=None, params: dict | None = None, feature_mean=None):
+                 dtype=None, params: dict | None = None, feature_mean=None,
+                 whitening: dict | None = None):
         if score not in KINDS:
             raise ValueError(f"score must be one of {KINDS}, got {score!r}")
         self.arch = dict(vocab_size=int(vocab_size), image_dim=int(image_dim),
@@ -79,6 +80,15 @@ class AlignmentModel:
         if self.feature_mean is not None and self.feature_mean.shape != (image_dim,):
             raise ValueError(f"feature_mean has shape {self.feature_mean.shape}, expected "
                              f"({image_dim},)")
+        # the fixed whitening after the centring (whitening.py): {"basis", "scale", "rest"}
+        self.whitening = None
+        if whitening is not None:
+            basis = to_device(whitening["basis"], self.dtype)
+            if basis.ndim != 2 or basis.shape[0] != image_dim:
+                raise ValueError(f"whitening basis has shape {basis.shape}, expected "
+                                 f"({image_dim}, k)")
+            self.whitening = (basis, to_device(whitening["scale"], self.dtype),
+                              float(whitening["rest"]))
         expected = init_shapes(**{k: self.arch[k] for k in ARCH_KEYS if k != "score"})
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if got != expected:
@@ -99,7 +109,7 @@ class AlignmentModel:
             raise ValueError(f"batch has {B} images but {words.shape[0]} sentences")
         packed = pack(batch["word_mask"])
         v, c_v = region_embed_forward(regions, P["W_m"], P["b_m"], drop, train, self.rng,
-                                      self.feature_mean)
+                                      self.feature_mean, self.whitening)
         s, c_s = brnn_forward(words, packed, P, drop, train, self.rng)
         S, c_S = score_forward(v, batch.get("region_mask"), s, packed.seg, B, self.arch["score"])
         loss, dS = ranking_loss(S)                                                   # Eq. 9
@@ -112,7 +122,8 @@ class AlignmentModel:
     def embed_regions(self, regions):
         """regions: (N, R, D) CNN features -> v: (N, R, M) (Eq. 1, no dropout)."""
         v, _ = region_embed_forward(to_device(regions, self.dtype), self.params["W_m"],
-                                    self.params["b_m"], mean=self.feature_mean)
+                                    self.params["b_m"], mean=self.feature_mean,
+                                    white=self.whitening)
         return v
 
     def embed_sentences(self, words, word_mask):
@@ -137,16 +148,21 @@ class AlignmentModel:
 
 def load_alignment(path):
     """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
-    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint
+    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint, split_buffers
     from vsa_np.data import Vocab
     stem = checkpoint_stem(path)
     params, meta, _ = load_checkpoint(stem)
     where = f"{stem}.npz" if stem.suffix != ".npz" else str(stem)
     if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
         raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
+    buffers = split_buffers(params)
+    whitening = None
+    if "whiten_basis" in buffers:
+        whitening = {"basis": buffers["whiten_basis"], "scale": buffers["whiten_scale"],
+                     "rest": meta.get("whiten_rest")}
     try:
         model = AlignmentModel(**meta["arch"], params=params,
-                               feature_mean=meta.get("feature_mean"))
+                               feature_mean=meta.get("feature_mean"), whitening=whitening)
     except (TypeError, ValueError) as e:
         raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
     return model, Vocab.from_json(meta["vocab"]), meta

@@ -20,12 +20,19 @@ feature mu (computed once on the training regions, saved with the model) gives
 
 the same family of functions as Eq. 1 (only b_m is reparametrised), much better conditioned.
 `mean=None` is Eq. 1 on the raw features.
+
+Whitening (`white`, whitening.py) goes one step further for the same reason: a fixed invertible
+Z after the centring, v = W_m Z (x - mu) + b_m, so that every direction of the features has about
+the same variance and SGD learns the weak ones (shape, size) as fast as the strong (colour).
 """
+from vsa_np.alignment.whitening import whiten
 from vsa_np.layers import dropout_forward
 
 
-def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=None):
-    """regions: (N, R, D)   W: (D, H)   b: (H,)   mean: (D,) or None   ->   v: (N, R, H), cache.
+def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=None,
+                         white=None):
+    """regions: (N, R, D)   W: (D, H)   b: (H,)   mean: (D,) or None   white: (basis (D, k),
+    scale (k,), rest) or None   ->   v: (N, R, H), cache.
 
     (Here H is the multimodal size h.) Padded regions are embedded like the others; the score
     layer keeps them out of every max and sum with the region mask.
@@ -34,6 +41,8 @@ def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=
     x = regions.reshape(N * R, D)
     if mean is not None:
         x = x - mean
+    if white is not None:
+        x = whiten(x if mean is not None else x.copy(), *white)
     x, _ = dropout_forward(x, p_drop, train, rng)  # the dropped input is all backward needs
     v = x @ W + b  # Eq. 1
     return v.reshape(N, R, -1), x

@@ -20,7 +20,7 @@ import numpy
 
 from vsa_np.alignment.model import AlignmentModel
 from vsa_np.backend import rng as make_rng, xp
-from vsa_np.errors import DataError, TrainingError
+from vsa_np.errors import DataError, TrainingError, UserError
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
 from vsa_np.train_loop import RunDir, step_seed
 
@@ -49,6 +49,11 @@ class AlignConfig:
     center_features: bool = field(default=True, metadata={
         "help": "subtract the mean training CNN feature before Eq. 1 (conditioning; see "
                 "region_embed.py); --no-center-features uses the raw features"})
+    whiten: int = field(default=64, metadata={
+        "help": "whiten the top this many principal directions of the centred CNN features "
+                "before Eq. 1 (conditioning, see whitening.py; 0: off; needs centring)"})
+    whiten_eps: float = field(default=1e-3, metadata={
+        "help": "whitening regulariser, relative to the largest feature variance"})
     dropout: float = field(default=0.5, metadata={
         "help": "dropout probability on the non-recurrent layers' inputs"})
     eval_every: int = field(default=0, metadata={
@@ -57,29 +62,46 @@ class AlignConfig:
 
 
 def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None,
-                feature_mean=None):
+                feature_mean=None, whitening=None):
     return AlignmentModel(vocab_size, image_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
                           embed=cfg.embed, score=cfg.score, dropout=cfg.dropout, seed=cfg.seed,
-                          params=params, feature_mean=feature_mean)
+                          params=params, feature_mean=feature_mean, whitening=whitening)
 
 
-def feature_mean(ds, regions: bool, block: int = 256) -> numpy.ndarray:
-    """(D,) float64: the mean CNN feature over the training split's valid regions (or whole
-    images), read in blocks of images (the region file may be a memory map)."""
-    images = ds.split_indices("train")
-    total, count = numpy.zeros(ds.feature_dim), 0
+def _train_feature_blocks(ds, regions: bool, images, block: int = 256):
+    """The valid CNN features (rows, D) float64 of `images`, a block of images at a time (the
+    region file may be a memory map)."""
     for i in range(0, len(images), block):
         idx = images[i:i + block]
         if regions:
             n = ds.n_regions[idx]
             feats = numpy.asarray(ds.region_feats[idx, :int(n.max())], dtype=numpy.float64)
-            valid = numpy.arange(feats.shape[1]) < n[:, None]
-            total += feats[valid].sum(axis=0)
-            count += int(valid.sum())
+            yield feats[numpy.arange(feats.shape[1]) < n[:, None]]
         else:
-            total += numpy.asarray(ds.feats[idx], dtype=numpy.float64).sum(axis=0)
-            count += len(idx)
+            yield numpy.asarray(ds.feats[idx], dtype=numpy.float64)
+
+
+def feature_mean(ds, regions: bool) -> numpy.ndarray:
+    """(D,) float64: the mean CNN feature over the training split's valid regions (or whole
+    images)."""
+    total, count = numpy.zeros(ds.feature_dim), 0
+    for x in _train_feature_blocks(ds, regions, ds.split_indices("train")):
+        total += x.sum(axis=0)
+        count += len(x)
     return total / max(count, 1)
+
+
+def feature_whitening(ds, regions: bool, mean, k: int, eps_rel: float, seed: int,
+                      max_images: int = 4000) -> dict:
+    """The whitening of whitening.py fitted on the centred features of (at most `max_images`,
+    drawn with `seed`) training images."""
+    from vsa_np.alignment.whitening import fit_whitening
+    images = ds.split_indices("train")
+    if len(images) > max_images:
+        images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
+                                                                       replace=False))
+    X = numpy.concatenate(list(_train_feature_blocks(ds, regions, images))) - mean
+    return fit_whitening(X, k, eps_rel, seed=seed)
 
 
 def train_step(model, opt, batch, cfg: AlignConfig, seed: int):
@@ -120,14 +142,27 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
     mean = feature_mean(ds, cfg.regions) if cfg.center_features else None
-    model = build_model(cfg, len(vocab), ds.feature_dim, feature_mean=mean)
+    white = None
+    if cfg.whiten > 0:
+        if mean is None:
+            raise UserError("--whiten needs centred features: drop --no-center-features or "
+                            "pass --whiten 0")
+        # deterministic (fixed seed), so a resumed run refits the same whitening
+        white = feature_whitening(ds, cfg.regions, mean, cfg.whiten, cfg.whiten_eps, cfg.seed)
+    model = build_model(cfg, len(vocab), ds.feature_dim, feature_mean=mean, whitening=white)
     if cfg.word_vectors and not resume:
         found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
         log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
             "data": str(data), "feature_mean": None if mean is None else mean.tolist()}
-    run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet)
+    buffers = None
+    if white is not None:
+        meta["whiten_rest"] = white["rest"]
+        meta["whiten_variance"] = white["variance"].tolist()
+        buffers = {"whiten_basis": white["basis"], "whiten_scale": white["scale"]}
+    run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet,
+                 buffers=buffers)
     run.restore(model.params, opt)
 
     def validate():

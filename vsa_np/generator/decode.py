@@ -15,7 +15,9 @@ which is what teacher forcing (`CaptionModel.log_probs`) recomputes. Sampling re
 
 Beam search keeps, for every image, the K best partial captions as K rows of one (N*K, H) state.
 Each step scores all K*V one-word extensions of an image at once and keeps the K best with one
-top-k (argpartition) over the flattened (N, K*V) candidate scores. A finished caption stays in
+threshold top-k (`_top_k`), block by block of images, without writing out the (N*K, V) log
+softmax or candidate arrays (`_extend`: score + log y = logits + a per-row offset). A finished
+caption stays in
 the beam as one candidate with its score unchanged (its row of log probabilities is 0 for END
 and -inf elsewhere), so finished and unfinished captions compete on equal terms without any
 per-image bookkeeping. An image leaves the batch (its rows are dropped) once all K of its
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from vsa_np.backend import to_device, to_host, xp
+from vsa_np.backend import on_gpu, to_device, to_host, xp
 from vsa_np.generator.model import log_softmax_rows
 
 END = 0
@@ -137,28 +139,89 @@ def beam_search(model, feats, beam: int = 7, max_len: int = 20, n_best: int = 1,
                     for s in _chunks(feats.shape[0], chunk)])
 
 
-def _top_k(cand, k_new: int, V: int):
-    """Indices (A, k_new) of the k_new largest entries of every row of cand (A, k*V), best
-    first. Costs one comparison pass over cand instead of a selection over it: every image's
-    k_new best candidates are at least tau, the k_new-th largest of its k row maxima (those k_new
-    rows each hold a candidate >= tau), so only the few candidates >= tau need sorting."""
-    A, kV = cand.shape
-    k = kV // V
-    if k < k_new:                           # first steps (or a vocabulary smaller than the beam)
-        top = xp.argpartition(cand, kV - k_new, axis=1)[:, kV - k_new:]
+# Rows of logits scored together on the CPU: a (BLOCK_ROWS, V) block and its exp stay in cache
+# while the block is reduced, instead of streaming a (N*K, V) array through memory ten times.
+BLOCK_ROWS = 256
+
+
+def _top_k(s, off, row_max, k: int, k_new: int):
+    """The k_new best candidates of every image, where image i's candidates are the k*V entries
+    of its k rows of s (A*k, V) plus each row's offset off (A*k,): cand = s + off[:, None],
+    never formed. row_max (A*k,): the maximum of each row of s.
+    -> (positions (A, k_new) into the image's k*V candidates, best first; their values).
+
+    One comparison pass over s instead of a selection over it: every image's k_new best
+    candidates are at least tau, the k_new-th largest of its k row maxima (row_max + off: those
+    k_new rows each hold a candidate >= tau), so only the few entries of s above tau - off need
+    sorting. The threshold is lowered by a few float32 ulps so that rounding in s + off never
+    drops one of them; the extra near-ties it lets through are sorted out with the rest."""
+    rows, V = s.shape
+    A = rows // k
+    if k < k_new:                           # first step (or a vocabulary smaller than the beam)
+        cand = (s + off[:, None]).reshape(A, k * V)
+        top = xp.argpartition(cand, k * V - k_new, axis=1)[:, k * V - k_new:]
         order = xp.argsort(-xp.take_along_axis(cand, top, axis=1), axis=1)
-        return xp.take_along_axis(top, order, axis=1)
-    row_max = cand.reshape(A, k, V).max(axis=2)
-    tau = xp.partition(row_max, k - k_new, axis=1)[:, k - k_new]
-    flat = xp.flatnonzero(cand >= tau[:, None])   # (1-D nonzero is several times faster)
-    order = xp.lexsort(xp.stack([-cand.reshape(-1)[flat], flat // kV]))  # by image, best first
-    flat = flat[order]
-    img, pos = flat // kV, flat % kV
+        top = xp.take_along_axis(top, order, axis=1)
+        return top, xp.take_along_axis(cand, top, axis=1)
+    tau = xp.partition((row_max + off).reshape(A, k), k - k_new, axis=1)[:, k - k_new]
+    thr = xp.repeat(tau, k) - off
+    thr -= 1e-6 * (xp.abs(thr) + xp.abs(off) + 1)
+    flat = xp.flatnonzero(s >= thr[:, None])    # (1-D nonzero is several times faster)
+    vals = s.reshape(-1)[flat] + off[flat // V]
+    order = xp.lexsort(xp.stack([-vals, flat // (k * V)]))     # by image, best first
+    flat, vals = flat[order], vals[order]
+    img, pos = flat // (k * V), flat % (k * V)
     rank = xp.arange(len(img)) - xp.searchsorted(img, xp.arange(A))[img]
     keep = rank < k_new
     top = xp.empty((A, k_new), dtype=pos.dtype)
+    best = xp.empty((A, k_new), dtype=s.dtype)
     top[img[keep], rank[keep]] = pos[keep]
-    return top
+    best[img[keep], rank[keep]] = vals[keep]
+    return top, best
+
+
+def _extend(model, h, score, done, k_new: int, last: bool):
+    """The k_new best one-word extensions of each image's k partial captions.
+
+    h: (A*k, H) states after this step's Eq. 14; score: (A, k) log probabilities so far; done:
+    (A*k,) bool, finished captions (they may only continue with END, at no cost); last: END is
+    forced. -> (positions (A, k_new) into each image's k*V extensions, their scores (A, k_new)).
+
+    The extension (row r, word w) scores score[r] + log y[w] = s[r, w] + off[r], with s the logits
+    of Eq. 15 and off[r] = score[r] - logsumexp(s[r]): the log softmax is never written out. Rows
+    are scored a block of whole images at a time (all at once on a GPU).
+    """
+    A, k = score.shape
+    W, b = model.params["W_oh"], model.params["b_o"]
+    V = W.shape[1]
+    per = A if on_gpu else max(1, BLOCK_ROWS // k)      # images per block
+    tops, bests = [], []
+    for i0 in range(0, A, per):
+        r0, r1 = i0 * k, min(A, i0 + per) * k
+        d = done[r0:r1]
+        if bool(d.any()):                   # finished rows: log y = 0 at END, -inf elsewhere
+            s = xp.full((r1 - r0, V), -xp.inf, dtype=W.dtype)
+            s[d, END] = 0
+            live = xp.flatnonzero(~d)
+            s[live] = model.logits(h[r0:r1][live])
+        else:
+            s = model.logits(h[r0:r1])
+        m = s.max(axis=1)
+        e = s - m[:, None]
+        xp.exp(e, out=e)
+        off = score.reshape(-1)[r0:r1] - m - xp.log(e.sum(axis=1))    # Eq. 15: log softmax
+        if last:                            # only END: k candidates per image
+            cand = (s[:, END] + off).reshape(-1, k)
+            top = xp.argsort(-cand, axis=1)[:, :min(k_new, k)]
+            tops.append(top * V + END)
+            bests.append(xp.take_along_axis(cand, top, axis=1))
+        else:
+            top, best = _top_k(s, off, m, k, k_new)
+            tops.append(top)
+            bests.append(best)
+    if len(tops) == 1:
+        return tops[0], bests[0]
+    return xp.concatenate(tops), xp.concatenate(bests)
 
 
 def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
@@ -176,28 +239,19 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     done = xp.zeros((N, 1), dtype=bool)
     a = table[END] + model.image_bias(feats)     # the input term at t = 1 (Eq. 14)
     h = xp.zeros_like(a)
-    stay = xp.where(xp.arange(V) == END, 0, -xp.inf).astype(table.dtype)
     for t in range(max_len + 1):
         A, k = score.shape
-        # One step for the unfinished rows only. A finished caption continues only with END,
-        # at no cost (its row of log probabilities is `stay`): it competes unchanged.
+        # Eq. 14 for the unfinished rows only: a finished caption continues only with END, at no
+        # cost, so it competes unchanged.
         flat_done = done.reshape(-1)
-        if not bool(flat_done.any()):           # all rows live: no gather, no (A*k, V) copy
-            h, logp = _step(model, a, h)
+        if not bool(flat_done.any()):           # all rows live: no gather
+            h = model.hidden_step(a, h)
         else:
             live = xp.flatnonzero(~flat_done)
-            h_live, logp_live = _step(model, a[live], h[live])
-            h[live] = h_live
-            logp = xp.empty((A * k, V), dtype=table.dtype)
-            logp[flat_done] = stay
-            logp[live] = logp_live
-        logp = logp.reshape(A, k, V)
-        if t == max_len:                        # the last step: END is forced
-            logp[:, :, 1:] = -xp.inf
-        logp += score[:, :, None]               # candidate scores, in place
+            h[live] = model.hidden_step(a[live], h[live])
         k_new = min(K, k * V)
-        top = _top_k(logp.reshape(A, k * V), k_new, V)
-        score = xp.take_along_axis(logp.reshape(A, k * V), top, axis=1)
+        top, score = _extend(model, h, score, flat_done, k_new, last=t == max_len)
+        k_new = top.shape[1]
         parent, w = top // V, top % V
         rows = xp.arange(A)[:, None]
         words = xp.concatenate([words[rows, parent], w[:, :, None]], axis=2)

@@ -203,8 +203,16 @@ class CaptionModel:
     def step(self, a, prev_h):
         """One step of Eq. 14-15 given the input term a (N, H) (table rows, + b_v at t = 1):
         -> h (N, H), scores (N, V) (the logits of y_t)."""
-        p = self.params
-        h, _ = rnn_step_forward(a, prev_h, p["W_hh"], p["b_h"])  # Eq. 14
-        scores = h @ p["W_oh"]                                    # Eq. 15 (before the softmax)
-        scores += p["b_o"]                  # in place: no second (N, V) array, one pass less
-        return h, scores
+        h = self.hidden_step(a, prev_h)
+        return h, self.logits(h)
+
+    def hidden_step(self, a, prev_h):
+        """Eq. 14 alone: a (N, H), prev_h (N, H) -> h (N, H)."""
+        h, _ = rnn_step_forward(a, prev_h, self.params["W_hh"], self.params["b_h"])  # Eq. 14
+        return h
+
+    def logits(self, h):
+        """Eq. 15 before the softmax: h (N, H) -> scores (N, V), a fresh array."""
+        scores = h @ self.params["W_oh"]                          # Eq. 15
+        scores += self.params["b_o"]        # in place: no second (N, V) array, one pass less
+        return scores
