@@ -18,13 +18,14 @@ def test_generator_gradient(name):
         assert r.max_rel_error < 1e-6
 
 
-def loop_loss(params, batch, relu_inputs):
+def loop_loss(params, batch, relu_inputs, mean=None):
     """-sum log y_t[target] / N by a loop over sentences and steps, straight from Eq. 13-15."""
     P = {k: to_host(v) for k, v in params.items()}
     relu = lambda z: np.maximum(z, 0)  # noqa: E731
     total = 0.0
     for n in range(len(batch["inputs"])):
-        bv = batch["feats"][n] @ P["W_hi"]                          # Eq. 13
+        f = batch["feats"][n] - (0 if mean is None else mean)
+        bv = f @ P["W_hi"]                                          # Eq. 13
         h = np.zeros(P["W_hh"].shape[0])
         for t in range(batch["mask"].shape[1]):
             if not batch["mask"][n, t]:
@@ -41,13 +42,15 @@ def loop_loss(params, batch, relu_inputs):
 
 
 @pytest.mark.parametrize("relu_inputs", [False, True])
-def test_loss_matches_loop(relu_inputs):
+@pytest.mark.parametrize("centred", [False, True])
+def test_loss_matches_loop(relu_inputs, centred):
+    mean = np.linspace(-1, 2, 6) if centred else None
     m = CaptionModel(9, 6, hidden=8, word_dim=5, relu_inputs=relu_inputs, seed=3,
-                     dtype=CHECK_DTYPE, word_counts=np.arange(1, 10))
+                     dtype=CHECK_DTYPE, word_counts=np.arange(1, 10), feature_mean=mean)
     m.params["W_oh"] *= 20
     batch = caption_batch(4, lengths=[6, 2, 4, 1], V=9, D=6)
     loss, grads = m.loss(batch)
-    assert float(loss) == pytest.approx(loop_loss(m.params, batch, relu_inputs), rel=1e-12)
+    assert float(loss) == pytest.approx(loop_loss(m.params, batch, relu_inputs, mean), rel=1e-12)
     lp = to_host(m.log_probs(batch))
     assert lp.shape == (4,)
     assert -lp.sum() / 4 == pytest.approx(float(loss), rel=1e-12)

@@ -28,7 +28,10 @@ from vsa_np.train_loop import RunDir, step_seed
 @dataclass
 class AlignConfig:
     """Defaults: the paper's sizes (h = 1000, BRNN 500, 300-d words, batch 100, momentum 0.9,
-    clipping at 5); learning rate, weight decay and dropout chosen on the shapes world."""
+    clipping at 5); learning rate, weight decay and dropout chosen on the shapes world. The CNN
+    features are centred and their top 64 principal directions whitened before Eq. 1 (a fixed,
+    invertible change of coordinates, whitening.py): without it SGD learns the dominant feature
+    directions (colour) and hardly the weak ones (shape, size)."""
     regions: bool = field(default=False, metadata={
         "help": "use the region features (regions.npz; Sec. 3.1.1) instead of the whole image"})
     score: Literal["eq8", "eq7"] = field(default="eq8", metadata={
@@ -42,7 +45,7 @@ class AlignConfig:
         "help": "keep training words seen at least this often"})
     word_vectors: str = field(default="", metadata={
         "help": "optional word2vec/GloVe text file to initialise the word vectors from"})
-    lr: float = field(default=1e-3, metadata={"help": "learning rate (loss is per pair)"})
+    lr: float = field(default=3e-4, metadata={"help": "learning rate (loss is per pair)"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=1e-4, metadata={"help": "L2 weight decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip"})

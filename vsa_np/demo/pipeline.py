@@ -32,10 +32,10 @@ class DemoConfig:
     align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
     align_word_dim: int = 128
-    align_lr: float = 1e-4      # higher rates collapse the 4096-d world (every score 0)
+    align_lr: float = 3e-4      # with the whitened features (whitening.py); 1e-3 aligns worse
     align_dropout: float = 0.2
     compare_eq7: bool = True    # also train with the Eq. 7 score
-    gen_epochs: int = 20
+    gen_epochs: int = 30
     gen_hidden: int = 256
     gen_word_dim: int = 128
     region_gen_epochs: int = 15

@@ -31,6 +31,9 @@ class GenConfig:
     hidden: int = field(default=512, metadata={"help": "hidden size H (Sec. 3.2: 512)"})
     word_dim: int = field(default=256, metadata={"help": "word vector size E"})
     dropout: float = field(default=0.2, metadata={"help": "dropout on the non-recurrent layers"})
+    center_features: bool = field(default=True, metadata={
+        "help": "subtract the mean training feature before Eq. 13 (see model.py); "
+                "--no-center-features feeds the raw features"})
     relu_inputs: bool = field(default=False, metadata={
         "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
     lr: float = field(default=3e-4, metadata={
@@ -111,9 +114,16 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     else:
         vocab = build_vocab(ds, cfg.word_threshold)
     (source, enc), validate = training_data(ds, vocab, cfg)
+    mean = None
+    if cfg.center_features:             # over the images (or regions) the model trains on
+        used = np.unique(enc.img_idx)
+        mean = np.zeros(ds.feature_dim)
+        for i in range(0, len(used), 1024):
+            mean += np.asarray(source.feats[used[i:i + 1024]], dtype=np.float64).sum(axis=0)
+        mean /= max(len(used), 1)
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
-                         word_counts=vocab.counts, seed=cfg.seed)
+                         word_counts=vocab.counts, seed=cfg.seed, feature_mean=mean)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
                  higher_is_better=cfg.best != "perplexity",
