@@ -6,7 +6,9 @@ update (SGD with momentum 0.9 for the alignment model, RMSprop for the generator
 
   alignment (Sec. 3.1): batch 100 image-sentence pairs, R = 20 regions of 4096-d (and R = 1, the
     whole image only), h = 1000, BRNN hidden 500, 300-d words, vocabulary 2,538, sentences with
-    real Flickr8K training caption lengths (a fixed random draw of 100), no dropout.
+    real Flickr8K training caption lengths (a fixed random draw of 100), no dropout; Eq. 1 on the
+    raw features, and again (`align_R20_whiten64`) with the trainer's centring and whitening of
+    64 directions before it (whitening.py), the step `vsa-np train-align` takes.
   generator (Sec. 3.2): batch 100, 4096-d image feature, hidden 512, 256-d words (CaptionModel's
     default), vocabulary 2,538, real caption lengths (+1 for END), dropout 0.5 (GenConfig's).
 
@@ -59,13 +61,14 @@ def caption_batch(sz: dict, lengths, seed: int = 0) -> dict:
             "image_idx": numpy.arange(B)}
 
 
-def align_flops(sz: dict, R: int, lengths) -> int:
+def align_flops(sz: dict, R: int, lengths, whiten: int = 0) -> int:
     """Matrix-product FLOPs of one alignment step (forward + backward), from the shapes."""
     B, D, M, E, H = sz["batch"], sz["image_dim"], sz["embed"], sz["word_dim"], sz["brnn_hidden"]
     W = int(lengths.sum())
     n0 = len(lengths)                 # rows without a previous state, per direction
     BR = B * R
-    fwd = (2 * BR * D * M             # Eq. 1
+    fwd = (2 * 2 * BR * D * whiten    # the whitening of whitening.py: (x U_k) ..., ... U_k^T
+           + 2 * BR * D * M           # Eq. 1
            + 2 * W * E * H            # Eq. 3
            + 2 * 2 * (W - n0) * H * H  # Eq. 4, 5
            + 2 * W * H * M            # Eq. 6
@@ -88,12 +91,22 @@ def gen_flops(sz: dict, lengths) -> int:
     return fwd + bwd
 
 
-def make_align(sz: dict, R: int, lengths, seed: int = 0):
-    """(step function, model) of the alignment model on a fixed batch."""
+def make_align(sz: dict, R: int, lengths, seed: int = 0, whiten: int = 0):
+    """(step function, model) of the alignment model on a fixed batch. whiten > 0: with the
+    trainer's centring and a whitening of that many directions (a random orthonormal basis:
+    the cost is what is measured), as `vsa-np train-align` runs it."""
     from vsa_np.alignment import AlignmentModel
     from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
+    kw = {}
+    if whiten:
+        g = numpy.random.default_rng(seed)
+        D = sz["image_dim"]
+        whiten = min(whiten, D)
+        kw = {"feature_mean": numpy.abs(g.standard_normal(D)),
+              "whitening": {"basis": numpy.linalg.qr(g.standard_normal((D, whiten)))[0],
+                            "scale": 1 + g.random(whiten), "rest": 2.0}}
     model = AlignmentModel(sz["vocab"], sz["image_dim"], word_dim=sz["word_dim"],
-                           hidden=sz["brnn_hidden"], embed=sz["embed"], seed=seed)
+                           hidden=sz["brnn_hidden"], embed=sz["embed"], seed=seed, **kw)
     opt = SGDMomentum(1e-4, momentum=0.9)
     batch = align_batch(sz, R, lengths, seed)
 
@@ -149,6 +162,9 @@ def main(argv=None) -> int:
     L = C.draw_lengths(lengths, sz["batch"], args.seed)
     cases = {"align_R20": (lambda: make_align(sz, sz["regions"], L, args.seed),
                            align_flops(sz, sz["regions"], L)),
+             "align_R20_whiten64": (lambda: make_align(sz, sz["regions"], L, args.seed, 64),
+                                    align_flops(sz, sz["regions"], L,
+                                                min(64, sz["image_dim"]))),
              "align_R1": (lambda: make_align(sz, 1, L, args.seed), align_flops(sz, 1, L)),
              "gen": (lambda: make_gen(sz, L, args.seed), gen_flops(sz, L))}
     peak = C.matmul_peak(xp, sync, n=256 if args.tiny else 2048)
@@ -175,6 +191,7 @@ def main(argv=None) -> int:
         for name in cases:
             out[name]["peak_fraction"] = round(out[name]["gflops"] / peak2, 3)
     out.update(align_step_ms_R20=out["align_R20"]["step_ms"],
+               align_step_ms_R20_whiten64=out["align_R20_whiten64"]["step_ms"],
                align_step_ms_R1=out["align_R1"]["step_ms"], gen_step_ms=out["gen"]["step_ms"],
                peak_mem_mb=round(max(mem.values()), 3), peak_rss_mb=round(C.peak_rss_mb(), 1))
     m = out["machine"]
@@ -186,7 +203,7 @@ def main(argv=None) -> int:
              f"{out['matmul_peak_gflops']:.1f} GFLOP/s {out['matmul_peak_runs_gflops']}"]
     for name in cases:
         r = out[name]
-        lines.append(f"{name:10s} {r['step_ms']:9.1f} ms/step (min {r['min_ms']:.1f})  "
+        lines.append(f"{name:18s} {r['step_ms']:9.1f} ms/step (min {r['min_ms']:.1f})  "
                      f"{r['gflop_per_step']:7.2f} GFLOP  {r['gflops']:6.1f} GFLOP/s  "
                      f"{100 * r['peak_fraction']:5.1f}% of peak  peak mem {r['peak_mem_mb']:.0f} MB")
     lines.append(f"process peak RSS: {out['peak_rss_mb']:.0f} MB")

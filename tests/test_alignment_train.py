@@ -10,7 +10,7 @@ from vsa_np.checkpoint import load_checkpoint
 from vsa_np.cli import main
 
 TINY = ["--regions", "--embed", "64", "--hidden", "32", "--word-dim", "32", "--batch-size", "50",
-        "--lr", "1e-3", "--dropout", "0.1", "--quiet"]
+        "--lr", "3e-4", "--dropout", "0.1", "--quiet"]
 
 
 @pytest.fixture(scope="session")

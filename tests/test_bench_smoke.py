@@ -24,10 +24,11 @@ def run_bench(name, *extra):
 
 def test_train_step_tiny():
     out = json.loads(run_bench("train_step"))
-    for key in ("align_step_ms_R20", "align_step_ms_R1", "gen_step_ms", "peak_mem_mb",
+    for key in ("align_step_ms_R20", "align_step_ms_R20_whiten64", "align_step_ms_R1",
+                "gen_step_ms", "peak_mem_mb",
                 "matmul_peak_gflops"):
         assert out[key] > 0
-    for case in ("align_R20", "align_R1", "gen"):
+    for case in ("align_R20", "align_R20_whiten64", "align_R1", "gen"):
         assert out[case]["flops_per_step"] > 0 and out[case]["peak_mem_mb"] > 0
 
 

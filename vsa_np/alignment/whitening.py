@@ -22,8 +22,8 @@ scaled alike by 1/sqrt(eps); eps keeps directions of almost no variance from bei
     v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu)
 
 is still Eq. 1, with W_m' = Z W_m: the model family is the paper's, only the coordinates SGD
-works in change. Cost: x' = x / sqrt(eps) + ((x U_k) (d - 1/sqrt(eps))) U_k^T, two (rows, D) x
-(D, k) products per step (k = 64: about 4% of a paper-scale step), never a (D, D) matrix.
+works in change. Cost: Z is never formed, nor the whitened features (region_embed.py folds Z into
+the products of Eq. 1 and its gradient), a few thin products with U_k per step.
 
 The top k directions come from a randomised subspace iteration (Halko, Martinsson and Tropp,
 2011) on at most `max_rows` training rows: a few (n, D) x (D, k + p) products instead of the

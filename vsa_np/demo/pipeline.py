@@ -35,7 +35,7 @@ class DemoConfig:
     align_lr: float = 3e-4      # with the whitened features (whitening.py); 1e-3 aligns worse
     align_dropout: float = 0.2
     compare_eq7: bool = True    # also train with the Eq. 7 score
-    gen_epochs: int = 30
+    gen_epochs: int = 40
     gen_hidden: int = 256
     gen_word_dim: int = 128
     region_gen_epochs: int = 15
@@ -46,7 +46,7 @@ class DemoConfig:
     seed: int = 0
 
 
-QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_lr=1e-3, align_dropout=0.5,
+QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_lr=3e-4, align_dropout=0.5,
              compare_eq7=False, gen_epochs=15, region_gen_epochs=15, figures=2,
              caption_images=12, beam=3)
 
