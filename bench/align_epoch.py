@@ -81,7 +81,12 @@ def main(argv=None) -> int:
     B, R, D = cfg.batch_size, args.regions, 4096
     g = np.random.default_rng(0)
     pool = np.maximum(g.standard_normal((POOL, R, D), dtype=np.float32), 0)   # fc7-like >= 0
-    model = build_model(cfg, len(vocab), D, feature_mean=pool.reshape(-1, D).mean(axis=0))
+    mean = pool.reshape(-1, D).mean(axis=0)
+    white = None
+    if cfg.whiten:                         # the trainer's whitening, fitted on the pool
+        from vsa_np.alignment.whitening import fit_whitening
+        white = fit_whitening(pool.reshape(-1, D)[:4096] - mean, cfg.whiten, cfg.whiten_eps)
+    model = build_model(cfg, len(vocab), D, feature_mean=mean, whitening=white)
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     order = ranking_order(enc.img_idx[usable], B, g)
     n_epoch = len(order)

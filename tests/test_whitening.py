@@ -58,3 +58,25 @@ def test_buffers_round_trip_and_stay_out_of_the_parameters(tmp_path):
     np.testing.assert_array_equal(buffers["whiten_basis"], basis)
     with pytest.raises(ValueError, match="clashes"):
         save_checkpoint(tmp_path / "d", {"buffer/x": np.ones(1)}, {})
+
+
+def test_dropout_acts_on_the_whitened_features():
+    """region_embed whitens first and drops after: each kept entry of the layer's input is the
+    whitened feature / (1 - p). (Dropped before Z, the noise of the large entries would spread
+    into the weak directions and be amplified there.)"""
+    from vsa_np.alignment.region_embed import region_embed_forward
+    from vsa_np.backend import rng
+    g = np.random.default_rng(3)
+    x = g.random((2, 3, 40))
+    mu = x.reshape(-1, 40).mean(axis=0)
+    w = fit_whitening(features(D=40), k=8)
+    white = (xp.asarray(w["basis"]), xp.asarray(w["scale"]), w["rest"])
+    W, b = xp.asarray(g.standard_normal((40, 5))), xp.zeros(5)
+    _, kept = region_embed_forward(xp.asarray(x), W, b, 0.5, True, rng(0), xp.asarray(mu), white)
+    kept = to_host(kept)
+    U = w["basis"]
+    Z = U @ np.diag(w["scale"]) @ U.T + w["rest"] * (np.eye(40) - U @ U.T)
+    want = (x.reshape(-1, 40) - mu) @ Z / 0.5
+    on = kept != 0
+    assert 0.3 < on.mean() < 0.7
+    np.testing.assert_allclose(kept[on], want[on], rtol=1e-9)

@@ -24,20 +24,17 @@ the same family of functions as Eq. 1 (only b_m is reparametrised), much better 
 Whitening (`white`, whitening.py) goes one step further for the same reason: a fixed invertible
 Z after the centring, v = W_m Z (x - mu) + b_m, so that every direction of the features has about
 the same variance and SGD learns the weak ones (shape, size) as fast as the strong (colour).
-Z = rest I + U diag(scale - rest) U^T is never formed, nor is the whitened (B*R, D) feature:
-
-    x Z W_m = rest (x W_m) + top (U^T W_m)          top = (x U) diag(scale - rest)   (B*R, k)
-    dW_m    = Z x^T dv = rest (x^T dv) + U (top^T dv)
-
-so the whitening costs a few (B*R, D) x (D, k) and (k, D) x (D, h) products beside Eq. 1's own.
-(Dropout acts on the centred features, before Z: Z belongs to the linear map.)
+Dropout acts on the whitened features: dropped before Z, the noise of the large entries would be
+spread into the weak directions and amplified there (on the shapes world that takes the MRF's
+object-word accuracy from 97% down to 82%).
 """
+from vsa_np.alignment.whitening import whiten
 from vsa_np.layers import dropout_forward
 
 
 def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=None,
                          white=None):
-    """regions: (N, R, D)   W: (D, H)   b: (H,)   mean: (D,) or None   white: (basis U (D, k),
+    """regions: (N, R, D)   W: (D, H)   b: (H,)   mean: (D,) or None   white: (basis (D, k),
     scale (k,), rest) or None   ->   v: (N, R, H), cache.
 
     (Here H is the multimodal size h.) Padded regions are embedded like the others; the score
@@ -47,26 +44,15 @@ def region_embed_forward(regions, W, b, p_drop=0.0, train=False, rng=None, mean=
     x = regions.reshape(N * R, D)
     if mean is not None:
         x = x - mean
+    if white is not None:
+        x = whiten(x if mean is not None else x.copy(), *white)
     x, _ = dropout_forward(x, p_drop, train, rng)  # the dropped input is all backward needs
-    if white is None:
-        v = x @ W + b  # Eq. 1
-        return v.reshape(N, R, -1), (x, None)
-    U, scale, rest = white
-    top = (x @ U) * (scale - rest)
-    v = x @ W          # Eq. 1 with the matrix Z W:  x Z W = rest (x W) + top (U^T W)
-    v *= rest
-    v += top @ (U.T @ W)
-    v += b
-    return v.reshape(N, R, -1), (x, (U, top, rest))
+    v = x @ W + b  # Eq. 1
+    return v.reshape(N, R, -1), x
 
 
 def region_embed_backward(dv, cache):
     """dv: (N, R, H) -> dW (D, H), db (H,). (No gradient for the CNN features.)"""
-    x, white = cache
+    x = cache
     dv = dv.reshape(x.shape[0], -1)
-    dW = x.T @ dv
-    if white is not None:            # dW = Z x^T dv
-        U, top, rest = white
-        dW *= rest
-        dW += U @ (top.T @ dv)
-    return dW, dv.sum(axis=0)
+    return x.T @ dv, dv.sum(axis=0)

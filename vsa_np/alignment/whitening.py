@@ -22,8 +22,9 @@ scaled alike by 1/sqrt(eps); eps keeps directions of almost no variance from bei
     v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu)
 
 is still Eq. 1, with W_m' = Z W_m: the model family is the paper's, only the coordinates SGD
-works in change. Cost: Z is never formed, nor the whitened features (region_embed.py folds Z into
-the products of Eq. 1 and its gradient), a few thin products with U_k per step.
+works in change. Cost: x' = x / sqrt(eps) + ((x U_k) (d - 1/sqrt(eps))) U_k^T, two (rows, D) x
+(D, k) products per step and a pass over the features, never a (D, D) matrix (about 12% of a
+paper-scale step on two CPU cores, `bench/train_step.py`).
 
 The top k directions come from a randomised subspace iteration (Halko, Martinsson and Tropp,
 2011) on at most `max_rows` training rows: a few (n, D) x (D, k + p) products instead of the
