@@ -27,7 +27,18 @@ def test_fit_finds_the_top_principal_directions():
     np.testing.assert_allclose(overlap, 1.0, atol=1e-8)
     eps = 1e-3 * lam[0]
     np.testing.assert_allclose(w["scale"], 1 / np.sqrt(lam[:8] + eps), rtol=1e-8)
-    assert w["rest"] == pytest.approx(1 / np.sqrt(eps))
+    assert w["rest"] == pytest.approx(1 / np.sqrt(lam[8:].mean() + eps), rel=1e-8)
+
+
+def test_flat_spectrum_is_scaled_not_blown_up():
+    """Random features have a flat spectrum: the rest of the directions then keep about unit
+    variance (not the 1 / eps_rel times the top variance that 1/sqrt(eps) alone would give)."""
+    X = np.random.default_rng(1).standard_normal((2000, 60))
+    X -= X.mean(axis=0)
+    w = fit_whitening(X, k=8, eps_rel=1e-3)
+    Y = to_host(whiten(xp.asarray(X.copy()), xp.asarray(w["basis"]), xp.asarray(w["scale"]),
+                       w["rest"]))
+    np.testing.assert_allclose(Y.var(axis=0).mean(), 1.0, rtol=0.05)
 
 
 def test_whiten_equals_the_full_matrix_and_evens_the_spectrum():

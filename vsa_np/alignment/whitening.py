@@ -13,11 +13,13 @@ above 1e-4 collapsed: its gradient is hundreds of times larger than the rest.)
 What. With the top k principal directions U_k (D, k) and variances lam_1 >= ... >= lam_k of the
 centred training features, and eps = eps_rel * lam_1,
 
-    x' = Z (x - mu),   Z = U_k diag(1 / sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(eps)
+    x' = Z (x - mu),   Z = U_k diag(1 / sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(t + eps)
 
-the top k directions get (about) unit variance, the rest, all of variance below lam_k, are
-scaled alike by 1/sqrt(eps); eps keeps directions of almost no variance from being blown up
-(regularised ZCA whitening, exact on the top k). Z is fixed and invertible, so
+with t the mean variance of the other D - k directions: the top k directions get (about) unit
+variance, the rest, all of variance below lam_k, are scaled alike so that on average they do too;
+eps keeps directions of almost no variance from being blown up (regularised ZCA whitening, exact
+on the top k; on the shapes world t is 50 times smaller than eps, and for features with a flat
+spectrum, random ones, Z is about the identity times a constant). Z is fixed and invertible, so
 
     v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu)
 
@@ -54,8 +56,10 @@ def fit_whitening(X, k: int = 64, eps_rel: float = 1e-3, iters: int = 4, oversam
     lam, V = numpy.linalg.eigh(XQ.T @ XQ / n)  # C restricted to the subspace
     lam, V = lam[::-1][:k], V[:, ::-1][:, :k]
     eps = eps_rel * max(float(lam[0]), 1e-12)
+    total = float(numpy.einsum("ij,ij->", X, X)) / n          # trace of C: the whole variance
+    tail = max(total - float(lam.sum()), 0.0) / max(D - k, 1)  # mean variance of the rest
     return {"basis": Q @ V, "scale": 1.0 / numpy.sqrt(numpy.maximum(lam, 0) + eps),
-            "rest": float(1.0 / numpy.sqrt(eps)), "variance": lam}
+            "rest": float(1.0 / numpy.sqrt(tail + eps)), "variance": lam}
 
 
 def whiten(x, basis, scale, rest: float):
