@@ -24,13 +24,14 @@ spectrum, random ones, Z is about the identity times a constant). Z is fixed and
     v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu)
 
 is still Eq. 1, with W_m' = Z W_m: the model family is the paper's, only the coordinates SGD
-works in change. Cost: x' = x / sqrt(eps) + ((x U_k) (d - 1/sqrt(eps))) U_k^T, two (rows, D) x
-(D, k) products per step and a pass over the features, never a (D, D) matrix (about 12% of a
-paper-scale step on two CPU cores, `bench/train_step.py`).
+works in change. Cost: x' = r x + ((x U_k) (d - r)) U_k^T with r = 1/sqrt(t + eps) and d the k
+scales, two (rows, D) x (D, k) products per step and a pass over the features, never a (D, D)
+matrix (about 12% of a paper-scale step on two CPU cores, `bench/train_step.py`).
 
 The top k directions come from a randomised subspace iteration (Halko, Martinsson and Tropp,
-2011) on at most `max_rows` training rows: a few (n, D) x (D, k + p) products instead of the
-eigendecomposition of a (D, D) covariance. A fixed seed makes it deterministic.
+2011) on the features of at most 4000 training images (`train.feature_whitening`): a few
+(n, D) x (D, k + p) products instead of the eigendecomposition of a (D, D) covariance. A fixed
+seed makes it deterministic.
 """
 from __future__ import annotations
 
