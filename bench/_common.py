@@ -14,8 +14,6 @@ the launches).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
 import os
 import platform
@@ -27,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy
+
+from vsa_np import blas_threads as blas   # imports no backend: safe before parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 FLICKR8K = ROOT.parent / "shared" / "data" / "flickr8k"
@@ -80,23 +80,9 @@ def import_backend():
     return backend
 
 
-def _openblas(fn: str):
-    """A function of the OpenBLAS NumPy's wheel ships (symbol names vary by build), or None."""
-    libdir = Path(numpy.__file__).parent.parent / "numpy.libs"
-    for lib in glob.glob(str(libdir / "*openblas*")):
-        so = ctypes.CDLL(lib)
-        for name in (f"scipy_openblas_{fn}64_", f"openblas_{fn}64_", f"openblas_{fn}"):
-            if hasattr(so, name):
-                return getattr(so, name)
-    return None
-
-
 def blas_threads() -> int:
     """Threads NumPy's OpenBLAS uses (asked from the library itself; else the CPU count)."""
-    get = _openblas("get_num_threads")
-    if get is not None:
-        return int(get())
-    return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
+    return blas.get()
 
 
 def set_blas_threads(n: int | None) -> int:
@@ -106,12 +92,8 @@ def set_blas_threads(n: int | None) -> int:
     whose cores other processes also use, a small product ((100, 512) x (512, 512), as in every
     step of a recurrence) can take 50x longer with 2 threads than with 1, because each product
     waits for a descheduled thread. Benchmarks say which count they ran with."""
-    if n is not None:
-        set_ = _openblas("set_num_threads")
-        if set_ is None:
-            print("note: cannot set the BLAS thread count of this NumPy build", file=sys.stderr)
-        else:
-            set_(int(n))
+    if n is not None and not blas.set(n):
+        print("note: cannot set the BLAS thread count of this NumPy build", file=sys.stderr)
     return blas_threads()
 
 

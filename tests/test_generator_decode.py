@@ -177,3 +177,24 @@ def test_row_blocks_do_not_change_results(monkeypatch):
         assert out.tokens == ref.tokens
         np.testing.assert_allclose(np.array(out.logprob), np.array(ref.logprob), rtol=0,
                                    atol=1e-12)
+
+
+def test_workers_do_not_change_results():
+    """Beam search splits the images over CPU threads (one BLAS thread each): any number of
+    workers, with any chunk size inside them, gives the captions of a single worker."""
+    from vsa_np import blas_threads
+    model = trained_like(6)
+    feats = np.random.default_rng(6).standard_normal((13, model.D)).astype(np.float32)
+    threads = blas_threads.get()
+    ref = beam_search(model, feats, beam=4, max_len=8, n_best=2, workers=1)
+    for workers, chunk in ((2, None), (3, 4), (5, 1), (40, 1000)):
+        out = beam_search(model, feats, beam=4, max_len=8, n_best=2, workers=workers,
+                          chunk=chunk)
+        assert out.tokens == ref.tokens
+        np.testing.assert_allclose(np.array(out.logprob), np.array(ref.logprob), rtol=1e-6)
+        assert blas_threads.get() == threads           # the BLAS thread count is restored
+    with pytest.raises(ValueError, match="workers"):
+        beam_search(model, feats, workers=0)
+    with pytest.raises(ValueError):                   # a worker's error reaches the caller
+        beam_search(model, feats[:, :3], workers=2)
+    assert blas_threads.get() == threads
