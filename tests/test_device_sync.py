@@ -140,3 +140,18 @@ def test_generator_step_makes_no_host_copy(device_arrays):
         loss = train_step(model, opt, batch, GenConfig(), seed=step)
     assert SYNCS == []
     assert isinstance(loss, DeviceArray)
+
+
+def test_beam_search_reads_back_a_few_flags_a_step(device_arrays):
+    """Beam search must ask the host which images are finished (to drop their rows): a few
+    boolean flags per step, and the captions of the finished images, never per image."""
+    from vsa_np.generator.decode import beam_search
+    from vsa_np.generator.model import CaptionModel
+    model = CaptionModel(30, 6, hidden=8, word_dim=4, dropout=0.0, seed=0)
+    _on_device(model.params, device_arrays)
+    feats = device_arrays(np.random.default_rng(0).standard_normal((40, 6)))
+    SYNCS.clear()
+    max_len = 6
+    beam_search(model, feats, beam=3, max_len=max_len, workers=1)
+    steps = max_len + 1
+    assert 0 < len(SYNCS) <= 5 * steps, SYNCS
