@@ -62,3 +62,43 @@ def test_host_device_round_trip_and_dtypes():
     assert numpy.array_equal(backend.to_host(d), a)
     assert backend.float_dtype(check=True) == numpy.float64
     assert backend.to_float(backend.xp.asarray(2.5)) == 2.5
+
+
+def _xp_names():
+    """Every attribute chain `xp.a.b` that vsa_np's code uses (e.g. "random.default_rng")."""
+    import ast
+    from pathlib import Path
+    names = set()
+    for f in Path(backend.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            chain, n = [], node
+            while isinstance(n, ast.Attribute):
+                chain.append(n.attr)
+                n = n.value
+            if chain and isinstance(n, ast.Name) and n.id == "xp":
+                names.add(".".join(reversed(chain)))
+    return names
+
+
+def test_every_xp_name_exists_in_numpy():
+    names = _xp_names()
+    assert {"matmul", "exp", "random.default_rng"} & names      # the scan finds them
+    # xp.cuda... is CuPy's own, and only reached behind `if on_gpu`
+    missing = [c for c in names if not c.startswith("cuda") and not _resolves(numpy, c)]
+    assert not missing
+
+
+def test_every_xp_name_exists_in_cupy():
+    """The GPU path calls only what CuPy has. Runs wherever CuPy imports (no GPU needed)."""
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install cupy-cuda12x)")
+    missing = sorted(c for c in _xp_names() if not _resolves(cupy, c))
+    assert not missing, f"not in CuPy {cupy.__version__}: {missing}"
+
+
+def _resolves(module, chain: str) -> bool:
+    obj = module
+    for part in chain.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
