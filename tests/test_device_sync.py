@@ -23,9 +23,6 @@ SYNCS = []
 class DeviceArray(np.ndarray):
     """An ndarray that records every implicit copy to a Python scalar or list."""
 
-    def _sync(self, what):
-        SYNCS.append(what)
-
     # CuPy gives 0-d device arrays where NumPy gives scalars (a[0], a.sum()): do the same, so
     # that float(a[0]) is seen
     def __getitem__(self, key):
@@ -35,29 +32,19 @@ class DeviceArray(np.ndarray):
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         return super().__array_wrap__(arr, context, False)
 
-    def __bool__(self):
-        self._sync("bool")
-        return super().__bool__()
 
-    def __float__(self):
-        self._sync("float")
-        return super().__float__()
+def _counting(name):
+    """The ndarray method `name`, recording a host copy first."""
+    method = getattr(np.ndarray, name)
 
-    def __int__(self):
-        self._sync("int")
-        return super().__int__()
+    def counted(self, *args):
+        SYNCS.append(name.strip("_"))
+        return method(self, *args)
+    return counted
 
-    def __index__(self):
-        self._sync("index")
-        return super().__index__()
 
-    def item(self, *args):
-        self._sync("item")
-        return super().item(*args)
-
-    def tolist(self):
-        self._sync("tolist")
-        return super().tolist()
+for _name in ("__bool__", "__float__", "__int__", "__index__", "item", "tolist"):
+    setattr(DeviceArray, _name, _counting(_name))
 
 
 @pytest.fixture
