@@ -71,27 +71,17 @@ def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None,
                           params=params, feature_mean=feature_mean, whitening=whitening)
 
 
-def _train_feature_blocks(ds, regions: bool, images, block: int = 256):
-    """The valid CNN features (rows, D) float64 of `images`, a block of images at a time (the
-    region file may be a memory map)."""
-    for i in range(0, len(images), block):
-        idx = images[i:i + block]
-        if regions:
-            n = ds.n_regions[idx]
-            feats = numpy.asarray(ds.region_feats[idx, :int(n.max())], dtype=numpy.float64)
-            yield feats[numpy.arange(feats.shape[1]) < n[:, None]]
-        else:
-            yield numpy.asarray(ds.feats[idx], dtype=numpy.float64)
+def _train_features(ds, regions: bool):
+    """(features, n_regions or None) of the dataset, as `feature_rows` takes them."""
+    return (ds.region_feats, ds.n_regions) if regions else (ds.feats, None)
 
 
 def feature_mean(ds, regions: bool) -> numpy.ndarray:
     """(D,) float64: the mean CNN feature over the training split's valid regions (or whole
     images)."""
-    total, count = numpy.zeros(ds.feature_dim), 0
-    for x in _train_feature_blocks(ds, regions, ds.split_indices("train")):
-        total += x.sum(axis=0)
-        count += len(x)
-    return total / max(count, 1)
+    from vsa_np.data.features import mean_feature
+    feats, n_regions = _train_features(ds, regions)
+    return mean_feature(feats, ds.split_indices("train"), n_regions)
 
 
 def feature_whitening(ds, regions: bool, mean, k: int, eps_rel: float, seed: int,
@@ -99,11 +89,13 @@ def feature_whitening(ds, regions: bool, mean, k: int, eps_rel: float, seed: int
     """The whitening of whitening.py fitted on the centred features of (at most `max_images`,
     drawn with `seed`) training images."""
     from vsa_np.alignment.whitening import fit_whitening
+    from vsa_np.data.features import feature_rows
     images = ds.split_indices("train")
     if len(images) > max_images:
         images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
                                                                        replace=False))
-    X = numpy.concatenate(list(_train_feature_blocks(ds, regions, images))) - mean
+    feats, n_regions = _train_features(ds, regions)
+    X = numpy.concatenate(list(feature_rows(feats, images, n_regions))) - mean
     return fit_whitening(X, k, eps_rel, seed=seed)
 
 

@@ -225,3 +225,27 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
             info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             with zf.open(info, "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+
+
+def feature_rows(feats, images, n_regions=None, block: int = 256):
+    """The CNN features of `images` as float64 (rows, D) arrays, a block of images at a time (the
+    feature file may be a memory map, so it is never read whole). feats: (N, D) one vector per
+    image, or (N, R, D) regions with n_regions (N,) the valid ones of each image."""
+    for i in range(0, len(images), block):
+        idx = images[i:i + block]
+        if n_regions is None:
+            yield np.asarray(feats[idx], dtype=np.float64)
+        else:
+            n = n_regions[idx]
+            x = np.asarray(feats[idx, :int(n.max())], dtype=np.float64)
+            yield x[np.arange(x.shape[1]) < n[:, None]]
+
+
+def mean_feature(feats, images, n_regions=None) -> np.ndarray:
+    """(D,) float64: the mean of `feature_rows(feats, images, n_regions)`."""
+    total, count = np.zeros(feats.shape[-1]), 0
+    for x in feature_rows(feats, images, n_regions):
+        total += x.sum(axis=0)
+        count += len(x)
+    return total / max(count, 1)
+

@@ -105,6 +105,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests)."""
     from vsa_np.checkpoint import load_meta
     from vsa_np.data import Vocab, caption_batch, load_dataset
+    from vsa_np.data.features import mean_feature
     from vsa_np.train_loop import RunDir, epoch_order, step_seed
 
     ds = load_dataset(data)
@@ -114,13 +115,8 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     else:
         vocab = build_vocab(ds, cfg.word_threshold)
     (source, enc), validate = training_data(ds, vocab, cfg)
-    mean = None
-    if cfg.center_features:             # over the images (or regions) the model trains on
-        used = np.unique(enc.img_idx)
-        mean = np.zeros(ds.feature_dim)
-        for i in range(0, len(used), 1024):
-            mean += np.asarray(source.feats[used[i:i + 1024]], dtype=np.float64).sum(axis=0)
-        mean /= max(len(used), 1)
+    # centring: the mean over the images (or regions) the model trains on
+    mean = mean_feature(source.feats, np.unique(enc.img_idx)) if cfg.center_features else None
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
                          word_counts=vocab.counts, seed=cfg.seed, feature_mean=mean)
