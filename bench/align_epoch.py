@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     from vsa_np.alignment.train import AlignConfig, build_model, train_step
     from vsa_np.backend import device_name, synchronize, xp
     from vsa_np.data import Vocab, encode_split, load_dataset, ranking_order
+    from vsa_np.feature_norm import fit_feature_norm
     from vsa_np.optim import SGDMomentum
 
     ds = load_dataset(args.data, regions=False, features=False)
@@ -81,12 +82,10 @@ def main(argv=None) -> int:
     B, R, D = cfg.batch_size, args.regions, 4096
     g = np.random.default_rng(0)
     pool = np.maximum(g.standard_normal((POOL, R, D), dtype=np.float32), 0)   # fc7-like >= 0
-    mean = pool.reshape(-1, D).mean(axis=0)
-    white = None
-    if cfg.whiten:                         # the trainer's whitening, fitted on the pool
-        from vsa_np.alignment.whitening import fit_whitening
-        white = fit_whitening(pool.reshape(-1, D)[:4096] - mean, cfg.whiten, cfg.whiten_eps)
-    model = build_model(cfg, len(vocab), D, feature_mean=mean, whitening=white)
+    # the trainer's feature normalisation, fitted on (part of) the pool
+    norm = fit_feature_norm(pool.reshape(-1, D)[:4096], cfg.center_features, cfg.whiten,
+                            cfg.whiten_eps)
+    model = build_model(cfg, len(vocab), D, norm=norm)
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     order = ranking_order(enc.img_idx[usable], B, g)
     n_epoch = len(order)

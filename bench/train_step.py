@@ -96,15 +96,16 @@ def make_align(sz: dict, R: int, lengths, seed: int = 0, whiten: int = 0):
     trainer's centring and a whitening of that many directions (a random orthonormal basis:
     the cost is what is measured), as `vsa-np train-align` runs it."""
     from vsa_np.alignment import AlignmentModel
+    from vsa_np.feature_norm import FeatureNorm
     from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
     kw = {}
     if whiten:
         g = numpy.random.default_rng(seed)
         D = sz["image_dim"]
         whiten = min(whiten, D)
-        kw = {"feature_mean": numpy.abs(g.standard_normal(D)),
-              "whitening": {"basis": numpy.linalg.qr(g.standard_normal((D, whiten)))[0],
-                            "scale": 1 + g.random(whiten), "rest": 2.0}}
+        kw = {"norm": FeatureNorm(numpy.abs(g.standard_normal(D)),
+                                  numpy.linalg.qr(g.standard_normal((D, whiten)))[0],
+                                  1 + g.random(whiten), 2.0)}
     model = AlignmentModel(sz["vocab"], sz["image_dim"], word_dim=sz["word_dim"],
                            hidden=sz["brnn_hidden"], embed=sz["embed"], seed=seed, **kw)
     opt = SGDMomentum(1e-4, momentum=0.9)

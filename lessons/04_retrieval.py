@@ -265,18 +265,17 @@ save(fig, FIG, "alignment_training")
 # changed. The check below computes v both ways.
 
 # %%
-from vsa_np.alignment.train import feature_mean, feature_whitening  # noqa: E402
 from vsa_np.backend import to_host  # noqa: E402
+from vsa_np.feature_norm import fit_on_split  # noqa: E402
 
-mu = feature_mean(ds, regions=True)
-white = feature_whitening(ds, True, mu, k=64, eps_rel=1e-3, seed=0)
+norm = fit_on_split(ds.region_feats, ds.split_indices("train"), ds.n_regions, whiten=64)
+mu = norm.mean
 n_img = ds.split_indices("train")[:200]
 n_reg = ds.n_regions[n_img]
 X = np.asarray(ds.region_feats[n_img], dtype=np.float64)[np.arange(ds.region_feats.shape[1]) < n_reg[:, None]]
 Xc = X - mu
 lam = np.linalg.eigvalsh(Xc.T @ Xc / len(Xc))[::-1]
-U, sc, rest = white["basis"], white["scale"], white["rest"]
-Z = U @ np.diag(sc) @ U.T + rest * (np.eye(len(mu)) - U @ U.T)
+Z = norm.dense()
 lam_w = np.linalg.eigvalsh((Xc @ Z).T @ (Xc @ Z) / len(Xc))[::-1]
 print(f"centred features: the top direction holds {100 * lam[0] / lam.sum():.0f}% of the variance, "
       f"the top 16 {100 * lam[:16].sum() / lam.sum():.0f}%; after whitening the top 16 hold "
@@ -284,7 +283,7 @@ print(f"centred features: the top direction holds {100 * lam[0] / lam.sum():.0f}
 
 # the same v = W_m Z (x - mu) + b_m, computed as Eq. 1 on the raw features with the matrix Z W_m
 m_w = AlignmentModel(len(vocab), ds.feature_dim, word_dim=32, hidden=64, embed=64, seed=1,
-                     dtype=np.float64, feature_mean=mu, whitening=white)
+                     dtype=np.float64, norm=norm)
 W_m, b_m = to_host(m_w.params["W_m"]), to_host(m_w.params["b_m"])
 v_trainer = to_host(m_w.embed_regions(X[None])[0])
 v_eq1 = X @ (Z @ W_m) + (b_m - mu @ Z @ W_m)

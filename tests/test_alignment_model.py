@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from gradcheck.checks.alignment import (ALIGNMENT_CHECKS, SIZES, naive_forward, random_batch,
-                                       random_whitening)
+                                       random_norm)
 from gradcheck.registry import CHECKS, run_checks
 from vsa_np.alignment import AlignmentModel
 from vsa_np.alignment.ranking_loss import ranking_loss
@@ -25,11 +25,12 @@ def _scores(model, batch):
 @pytest.mark.parametrize("pre", ["raw", "centred", "whitened"])
 def test_scores_and_loss_match_loops(kind, pre):
     g = np.random.default_rng(1)
-    mean = g.standard_normal(SIZES["image_dim"]) if pre != "raw" else None
-    white = random_whitening(g, SIZES["image_dim"]) if pre == "whitened" else None
-    model = _model(kind, seed=3, feature_mean=mean, whitening=white)
+    norm = None
+    if pre != "raw":
+        norm = random_norm(g, SIZES["image_dim"], k=2 if pre == "whitened" else 0)
+    model = _model(kind, seed=3, norm=norm)
     batch = random_batch(g)
-    ref = naive_forward(model.params, batch, kind, feature_mean=mean, whitening=model.whitening)
+    ref = naive_forward(model.params, batch, kind, norm=model.norm)
     np.testing.assert_allclose(_scores(model, batch), ref["S"], rtol=1e-10, atol=1e-12)
     loss, _ = model.loss(batch)
     assert float(loss) == pytest.approx(ref["loss"], rel=1e-10)

@@ -16,6 +16,7 @@ import pytest
 
 from bench import _common as C
 from bench.train_step import align_batch, caption_batch
+from vsa_np.feature_norm import FeatureNorm
 
 SYNCS = []
 
@@ -98,9 +99,9 @@ def test_alignment_step_makes_no_host_copy(device_arrays):
     D, k = sz["image_dim"], 4
     model = AlignmentModel(sz["vocab"], D, word_dim=sz["word_dim"], hidden=sz["brnn_hidden"],
                            embed=sz["embed"], dropout=0.5, seed=0,
-                           feature_mean=np.abs(g.standard_normal(D)),
-                           whitening={"basis": np.linalg.qr(g.standard_normal((D, k)))[0],
-                                      "scale": 1 + g.random(k), "rest": 2.0})
+                           norm=FeatureNorm(np.abs(g.standard_normal(D)),
+                                            np.linalg.qr(g.standard_normal((D, k)))[0],
+                                            1 + g.random(k), 2.0))
     _on_device(model.params, device_arrays)
     batch = align_batch(sz, sz["regions"], np.array([3, 5, 1, 4, 2, 5]))
     cfg, opt = AlignConfig(), SGDMomentum(1e-3)
@@ -118,7 +119,7 @@ def test_generator_step_makes_no_host_copy(device_arrays):
     sz = C.TINY
     model = CaptionModel(sz["vocab"], sz["image_dim"], hidden=sz["gen_hidden"],
                          word_dim=sz["gen_word_dim"], dropout=0.5, seed=0,
-                         feature_mean=np.ones(sz["image_dim"]))
+                         norm=FeatureNorm.legacy(sz["image_dim"], np.ones(sz["image_dim"])))
     _on_device(model.params, device_arrays)
     batch = caption_batch(sz, np.array([3, 5, 1, 4, 2, 5]))
     opt = RMSProp(1e-3)

@@ -6,6 +6,7 @@ import pytest
 from gradcheck.checks.generator import GENERATOR_CHECKS, caption_batch
 from gradcheck.registry import run_checks
 from vsa_np.backend import CHECK_DTYPE, rng, to_host
+from vsa_np.feature_norm import FeatureNorm
 from vsa_np.generator.model import CaptionModel, log_frequency_bias
 
 
@@ -46,7 +47,8 @@ def loop_loss(params, batch, relu_inputs, mean=None):
 def test_loss_matches_loop(relu_inputs, centred):
     mean = np.linspace(-1, 2, 6) if centred else None
     m = CaptionModel(9, 6, hidden=8, word_dim=5, relu_inputs=relu_inputs, seed=3,
-                     dtype=CHECK_DTYPE, word_counts=np.arange(1, 10), feature_mean=mean)
+                     dtype=CHECK_DTYPE, word_counts=np.arange(1, 10),
+                     norm=None if mean is None else FeatureNorm.legacy(6, mean))
     m.params["W_oh"] *= 20
     batch = caption_batch(4, lengths=[6, 2, 4, 1], V=9, D=6)
     loss, grads = m.loss(batch)

@@ -19,26 +19,21 @@ from vsa_np.alignment.ranking_loss import ranking_loss
 from vsa_np.alignment.region_embed import region_embed_backward, region_embed_forward
 from vsa_np.alignment.score import score_backward, score_forward
 from vsa_np.backend import to_host, xp
+from vsa_np.feature_norm import FeatureNorm
 
 F64 = np.float64
 CLEAR = 1e-3
 SIZES = dict(vocab_size=11, image_dim=7, word_dim=5, hidden=6, embed=6)
 
 
-def dense_whitening(white, D):
-    """The (D, D) matrix Z of whitening.py, written out: U diag(scale) U^T + rest (I - U U^T)."""
-    U, scale, rest = (np.asarray(to_host(a), F64) if i < 2 else float(a)
-                      for i, a in enumerate(white))
-    return U @ np.diag(scale) @ U.T + rest * (np.eye(D) - U @ U.T)
-
-
-def random_whitening(g, D, k=2):
-    """A whitening of the form of whitening.py with a random orthonormal basis (D, k)."""
+def random_norm(g, D, k=2):
+    """A feature normalisation of the form of feature_norm.py: a random mean, a random
+    orthonormal basis (D, k), random scales."""
     U = np.linalg.qr(g.standard_normal((D, k)))[0]
-    return {"basis": U, "scale": 0.5 + g.random(k), "rest": 0.5 + g.random()}
+    return FeatureNorm(g.standard_normal(D), U, 0.5 + g.random(k), 0.5 + g.random())
 
 
-def naive_forward(params, batch, kind="eq8", margin=1.0, feature_mean=None, whitening=None):
+def naive_forward(params, batch, kind="eq8", margin=1.0, norm=None):
     """The model as nested loops over images, regions, sentences and words (host, float64).
 
     -> dict: S (N, L), loss (Eq. 9 per pair), and the kink quantities: `pre` (every ReLU input),
@@ -47,10 +42,10 @@ def naive_forward(params, batch, kind="eq8", margin=1.0, feature_mean=None, whit
     """
     P = {k: np.asarray(to_host(v), dtype=F64) for k, v in params.items()}
     regions, rmask = np.asarray(batch["regions"], F64), batch.get("region_mask")
-    if feature_mean is not None:
-        regions = regions - np.asarray(to_host(feature_mean), F64)
-    if whitening is not None:                   # x' = Z (x - mu), Z symmetric
-        regions = regions @ dense_whitening(whitening, regions.shape[-1])
+    if norm is not None:                        # x' = Z (x - mu), Z symmetric
+        if norm.mean is not None:
+            regions = regions - np.asarray(to_host(norm.mean), F64)
+        regions = regions @ norm.dense()
     words, wmask = np.asarray(batch["words"]), np.asarray(batch["word_mask"])
     N, R, _ = regions.shape
     rmask = np.ones((N, R), bool) if rmask is None else np.asarray(rmask)
@@ -117,14 +112,13 @@ def clear_model_and_batch(kind, seed=0, **batch_kw):
     for s in range(seed, seed + 200):
         g = np.random.default_rng(s)
         model = AlignmentModel(**SIZES, score=kind, seed=s, dtype=F64,
-                               feature_mean=g.standard_normal(SIZES["image_dim"]),
-                               whitening=random_whitening(g, SIZES["image_dim"]))
+                               norm=random_norm(g, SIZES["image_dim"]))
         for name, p in model.params.items():
             if p.ndim == 1:  # zero biases put ReLU inputs exactly at 0 where e_t = 0
                 p[...] = xp.asarray(0.5 + 0.5 * g.standard_normal(p.shape))
         batch = random_batch(g, **batch_kw)
-        if kink_distance(naive_forward(model.params, batch, kind, feature_mean=model.feature_mean,
-                                       whitening=model.whitening), kind) > CLEAR:
+        if kink_distance(naive_forward(model.params, batch, kind, norm=model.norm),
+                         kind) > CLEAR:
             return model, batch
     raise RuntimeError(f"no kink-free draw for {kind} in 200 seeds")
 
@@ -193,13 +187,12 @@ def check_ranking_loss():
 @register("align_region_embed")
 def check_region_embed():
     g = np.random.default_rng(500)
-    x, W, b, mu = (xp.asarray(g.standard_normal(s)) for s in ((3, 4, 6), (6, 5), (5,), (6,)))
-    w = random_whitening(g, 6)
-    white = (xp.asarray(w["basis"]), xp.asarray(w["scale"]), w["rest"])
-    out, cache = region_embed_forward(x, W, b, mean=mu, white=white)
+    x, W, b = (xp.asarray(g.standard_normal(s)) for s in ((3, 4, 6), (6, 5), (5,)))
+    norm = random_norm(g, 6).to(F64)
+    out, cache = region_embed_forward(x, W, b, norm=norm)
     dv = xp.asarray(g.standard_normal(out.shape))
     dW, db = region_embed_backward(dv, cache)
-    f = lambda: region_embed_forward(x, W, b, mean=mu, white=white)[0]  # noqa: E731
+    f = lambda: region_embed_forward(x, W, b, norm=norm)[0]  # noqa: E731
     return [compare("align_region_embed", "W_m", f, W, dW, df=dv),
             compare("align_region_embed", "b_m", f, b, db, df=dv)]
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from gradcheck.registry import compare_model, register
 from vsa_np.backend import CHECK_DTYPE, rng as make_rng, to_device, xp
+from vsa_np.feature_norm import FeatureNorm
 from vsa_np.generator.model import CaptionModel
 
 V, D, H, E = 7, 6, 5, 4
@@ -69,7 +70,8 @@ def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3):
     for seed in range(100):  # the first draw clear of every kink
         model = CaptionModel(V, D, hidden=H, word_dim=E, dropout=dropout,
                              relu_inputs=relu_inputs, word_counts=np.arange(1, V + 1),
-                             seed=seed, dtype=CHECK_DTYPE, feature_mean=np.linspace(-1, 1, D))
+                             seed=seed, dtype=CHECK_DTYPE,
+                             norm=FeatureNorm.legacy(D, np.linspace(-1, 1, D)))
         # larger output and recurrent weights than the initialisation, so every path matters
         g = np.random.default_rng(1000 + seed)
         model.params["W_oh"][...] = to_device(g.standard_normal((H, V)))

@@ -27,6 +27,7 @@ from vsa_np.alignment.region_embed import region_embed_backward, region_embed_fo
 from vsa_np.alignment.score import KINDS, score_backward, score_forward, score_matrix
 from vsa_np.backend import float_dtype, rng as make_rng, to_device, xp
 from vsa_np.errors import DataError
+from vsa_np.feature_norm import FeatureNorm
 
 ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "embed", "score")
 
@@ -60,8 +61,7 @@ class AlignmentModel:
 
     def __init__(self, vocab_size: int, image_dim: int, word_dim: int = 300, hidden: int = 500,
                  embed: int = 1000, score: str = "eq8", dropout: float = 0.0, seed: int = 0,
-                 dtype=None, params: dict | None = None, feature_mean=None,
-                 whitening: dict | None = None):
+                 dtype=None, params: dict | None = None, norm: FeatureNorm | None = None):
         if score not in KINDS:
             raise ValueError(f"score must be one of {KINDS}, got {score!r}")
         self.arch = dict(vocab_size=int(vocab_size), image_dim=int(image_dim),
@@ -75,20 +75,11 @@ class AlignmentModel:
             params = init_params(vocab_size, image_dim, word_dim, hidden, embed, seed,
                                  self.dtype)
         self.params = {k: to_device(v, self.dtype) for k, v in params.items()}
-        # the fixed mean CNN feature subtracted before Eq. 1 (region_embed.py); not trained
-        self.feature_mean = None if feature_mean is None else to_device(feature_mean, self.dtype)
-        if self.feature_mean is not None and self.feature_mean.shape != (image_dim,):
-            raise ValueError(f"feature_mean has shape {self.feature_mean.shape}, expected "
-                             f"({image_dim},)")
-        # the fixed whitening after the centring (whitening.py): {"basis", "scale", "rest"}
-        self.whitening = None
-        if whitening is not None:
-            basis = to_device(whitening["basis"], self.dtype)
-            if basis.ndim != 2 or basis.shape[0] != image_dim:
-                raise ValueError(f"whitening basis has shape {basis.shape}, expected "
-                                 f"({image_dim}, k)")
-            self.whitening = (basis, to_device(whitening["scale"], self.dtype),
-                              float(whitening["rest"]))
+        # the fixed feature normalisation before Eq. 1 (vsa_np.feature_norm); not trained
+        self.norm = None if norm is None else norm.to(self.dtype)
+        if self.norm is not None and self.norm.dim != image_dim:
+            raise ValueError(f"the feature normalisation is for {self.norm.dim}-d features, the "
+                             f"model reads {image_dim}-d ones")
         expected = init_shapes(**{k: self.arch[k] for k in ARCH_KEYS if k != "score"})
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if got != expected:
@@ -109,7 +100,7 @@ class AlignmentModel:
             raise ValueError(f"batch has {B} images but {words.shape[0]} sentences")
         packed = pack(batch["word_mask"])
         v, c_v = region_embed_forward(regions, P["W_m"], P["b_m"], drop, train, self.rng,
-                                      self.feature_mean, self.whitening)
+                                      self.norm)
         s, c_s = brnn_forward(words, packed, P, drop, train, self.rng)
         S, c_S = score_forward(v, batch.get("region_mask"), s, packed.seg, B, self.arch["score"])
         loss, dS = ranking_loss(S)                                                   # Eq. 9
@@ -122,8 +113,7 @@ class AlignmentModel:
     def embed_regions(self, regions):
         """regions: (N, R, D) CNN features -> v: (N, R, M) (Eq. 1, no dropout)."""
         v, _ = region_embed_forward(to_device(regions, self.dtype), self.params["W_m"],
-                                    self.params["b_m"], mean=self.feature_mean,
-                                    white=self.whitening)
+                                    self.params["b_m"], norm=self.norm)
         return v
 
     def embed_sentences(self, words, word_mask):
@@ -146,6 +136,42 @@ class AlignmentModel:
         return s @ v.T
 
 
+def scale_initial_scores(model: AlignmentModel, batch, target: float) -> dict:
+    """Rescale a freshly initialised model so that its scores on `batch` (a ranking batch of
+    training pairs) have standard deviation `target`, with the region and word vectors of equal
+    size. Returns {"v", "s", "S"}: the RMS norms of v and s and the std of S before.
+
+    Why: the score of Eq. 8 sums, over the words, a dot product of two h-dimensional vectors, so
+    at the He initial scales it is of order sqrt(h) * T (tens to hundreds) while the margin of
+    Eq. 9 is 1. Every hinge is then far from its kink, the first gradients are huge, and the
+    ReLUs of Eq. 6 die within a few steps: the run "collapses" to all-equal scores (loss 2(B-1)
+    per pair). With scores of std ~0.3 the first loss is about 2(B-1) per pair, as for random
+    embeddings, and every pair has a gradient.
+
+    How: both scores are positively homogeneous of degree 1 in v and in s (a max, or a sum of
+    positive parts, of dot products; b_m and b_d start at 0 so v and s scale with W_m and W_d), so
+    multiplying W_m by a and W_d by c multiplies S by a * c. a and c are chosen so that v and s
+    end with the same RMS norm n and S with std `target`: n^2 = target |v| |s| / std(S). The
+    same kind of data-dependent start as LSUV (Mishkin and Matas, 2016) with one number per side;
+    the model family is unchanged (Eq. 1-8 with other initial weights)."""
+    v = model.embed_regions(batch["regions"])
+    s, seg = model.embed_sentences(batch["words"], batch["word_mask"])
+    B = v.shape[0]
+    mask = batch.get("region_mask")
+    S = model.scores(v, mask, s, seg, B)
+    valid = xp.ones(v.shape[:2], dtype=bool) if mask is None else to_device(mask)
+    nv = float(xp.sqrt((v * v).sum(axis=-1)[valid].mean()))
+    ns = float(xp.sqrt((s * s).sum(axis=-1).mean()))
+    sd = float(S.std())
+    if not (nv > 0 and ns > 0 and sd > 0) or not all(map(numpy.isfinite, (nv, ns, sd))):
+        raise DataError("the initial scores are all equal or not finite: the features or the "
+                        "sentences of the first batch carry nothing to rank by")
+    n = (target * nv * ns / sd) ** 0.5
+    for name, factor in (("W_m", n / nv), ("b_m", n / nv), ("W_d", n / ns), ("b_d", n / ns)):
+        model.params[name] *= factor
+    return {"v": nv, "s": ns, "S": sd}
+
+
 def load_alignment(path):
     """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
     from vsa_np.checkpoint import checkpoint_stem, load_checkpoint, split_buffers
@@ -156,14 +182,16 @@ def load_alignment(path):
     if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
         raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
     buffers = split_buffers(params)
-    whitening = None
-    if "whiten_basis" in buffers:
-        whitening = {"basis": buffers["whiten_basis"], "scale": buffers["whiten_scale"],
-                     "rest": meta.get("whiten_rest")}
+    norm = FeatureNorm.from_buffers(buffers)
     try:
-        model = AlignmentModel(**meta["arch"], params=params,
-                               feature_mean=meta.get("feature_mean"), whitening=whitening)
-    except (TypeError, ValueError) as e:
+        if norm is None:            # written before feature_norm.py: a mean and a whitening
+            white = None
+            if "whiten_basis" in buffers:
+                white = {"basis": buffers["whiten_basis"], "scale": buffers["whiten_scale"],
+                         "rest": meta.get("whiten_rest")}
+            norm = FeatureNorm.legacy(meta["arch"]["image_dim"], meta.get("feature_mean"), white)
+        model = AlignmentModel(**meta["arch"], params=params, norm=norm)
+    except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
     return model, Vocab.from_json(meta["vocab"]), meta
 

@@ -18,9 +18,10 @@ from typing import Literal
 
 import numpy
 
-from vsa_np.alignment.model import AlignmentModel
+from vsa_np.alignment.model import AlignmentModel, scale_initial_scores
 from vsa_np.backend import rng as make_rng, xp
-from vsa_np.errors import DataError, TrainingError, UserError
+from vsa_np.errors import DataError, TrainingError
+from vsa_np.feature_norm import fit_on_split
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
 from vsa_np.train_loop import RunDir, step_seed
 
@@ -50,13 +51,16 @@ class AlignConfig:
     weight_decay: float = field(default=1e-4, metadata={"help": "L2 weight decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip"})
     center_features: bool = field(default=True, metadata={
-        "help": "subtract the mean training CNN feature before Eq. 1 (conditioning; see "
-                "region_embed.py); --no-center-features uses the raw features"})
-    whiten: int = field(default=64, metadata={
-        "help": "whiten the top this many principal directions of the centred CNN features "
-                "before Eq. 1 (conditioning, see whitening.py; 0: off; needs centring)"})
+        "help": "subtract the mean training CNN feature before Eq. 1 (see feature_norm.py); "
+                "--no-center-features only rescales the raw features"})
+    whiten: int = field(default=0, metadata={
+        "help": "whiten the top this many principal directions of the CNN features before "
+                "Eq. 1 (see feature_norm.py; 0: scale them to unit variance on average)"})
     whiten_eps: float = field(default=1e-3, metadata={
         "help": "whitening regulariser, relative to the largest feature variance"})
+    init_scale: float = field(default=0.3, metadata={
+        "help": "std of the first scores on a training batch, set by rescaling the initial "
+                "W_m and W_d (model.scale_initial_scores; 0: the plain He scales)"})
     dropout: float = field(default=0.5, metadata={
         "help": "dropout probability on the non-recurrent layers' inputs"})
     eval_every: int = field(default=0, metadata={
@@ -64,39 +68,18 @@ class AlignConfig:
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, batches, dropout)"})
 
 
-def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None,
-                feature_mean=None, whitening=None):
+def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None, norm=None):
     return AlignmentModel(vocab_size, image_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
                           embed=cfg.embed, score=cfg.score, dropout=cfg.dropout, seed=cfg.seed,
-                          params=params, feature_mean=feature_mean, whitening=whitening)
+                          params=params, norm=norm)
 
 
-def _train_features(ds, regions: bool):
-    """(features, n_regions or None) of the dataset, as `feature_rows` takes them."""
-    return (ds.region_feats, ds.n_regions) if regions else (ds.feats, None)
-
-
-def feature_mean(ds, regions: bool) -> numpy.ndarray:
-    """(D,) float64: the mean CNN feature over the training split's valid regions (or whole
-    images)."""
-    from vsa_np.data.features import mean_feature
-    feats, n_regions = _train_features(ds, regions)
-    return mean_feature(feats, ds.split_indices("train"), n_regions)
-
-
-def feature_whitening(ds, regions: bool, mean, k: int, eps_rel: float, seed: int,
-                      max_images: int = 4000) -> dict:
-    """The whitening of whitening.py fitted on the centred features of (at most `max_images`,
-    drawn with `seed`) training images."""
-    from vsa_np.alignment.whitening import fit_whitening
-    from vsa_np.data.features import feature_rows
-    images = ds.split_indices("train")
-    if len(images) > max_images:
-        images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
-                                                                       replace=False))
-    feats, n_regions = _train_features(ds, regions)
-    X = numpy.concatenate(list(feature_rows(feats, images, n_regions))) - mean
-    return fit_whitening(X, k, eps_rel, seed=seed)
+def fit_norm(ds, cfg: AlignConfig):
+    """The feature normalisation of feature_norm.py, fitted on the training split's regions
+    (or whole images), deterministic for the seed (a resumed run refits the same map)."""
+    feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
+    return fit_on_split(feats, ds.split_indices("train"), n_regions, cfg.center_features,
+                        cfg.whiten, cfg.whiten_eps, cfg.seed)
 
 
 def train_step(model, opt, batch, cfg: AlignConfig, seed: int):
@@ -136,28 +119,21 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold)
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
-    mean = feature_mean(ds, cfg.regions) if cfg.center_features else None
-    white = None
-    if cfg.whiten > 0:
-        if mean is None:
-            raise UserError("--whiten needs centred features: drop --no-center-features or "
-                            "pass --whiten 0")
-        # deterministic (fixed seed), so a resumed run refits the same whitening
-        white = feature_whitening(ds, cfg.regions, mean, cfg.whiten, cfg.whiten_eps, cfg.seed)
-    model = build_model(cfg, len(vocab), ds.feature_dim, feature_mean=mean, whitening=white)
+    norm = fit_norm(ds, cfg)
+    model = build_model(cfg, len(vocab), ds.feature_dim, norm=norm)
     if cfg.word_vectors and not resume:
         found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
         log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
+    if cfg.init_scale > 0 and not resume:
+        first = next(iter(_epoch_batches(ds, vocab, cfg, 0)[1]))
+        before = scale_initial_scores(model, first, cfg.init_scale)
+        log(f"initial scores: std {before['S']:.3g} at the He scales, rescaled to "
+            f"{cfg.init_scale:g} (|v| {before['v']:.3g}, |s| {before['s']:.3g})")
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
-            "data": str(data), "feature_mean": None if mean is None else mean.tolist()}
-    buffers = None
-    if white is not None:
-        meta["whiten_rest"] = white["rest"]
-        meta["whiten_variance"] = white["variance"].tolist()
-        buffers = {"whiten_basis": white["basis"], "whiten_scale": white["scale"]}
+            "data": str(data)}
     run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet,
-                 buffers=buffers)
+                 buffers=norm.buffers())
     run.restore(model.params, opt)
 
     def validate():

@@ -32,8 +32,9 @@ class DemoConfig:
     align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
     align_word_dim: int = 128
-    align_lr: float = 3e-4      # with the whitened features (whitening.py); 1e-3 aligns worse
+    align_lr: float = 3e-4      # with the whitened features (feature_norm.py); 1e-3 aligns worse
     align_dropout: float = 0.2
+    align_whiten: int = 64      # the shapes world's regions: shape and size sit in weak directions
     compare_eq7: bool = True    # also train with the Eq. 7 score
     gen_epochs: int = 40
     gen_hidden: int = 256
@@ -144,7 +145,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
         acfg = AlignConfig(regions=True, score=kind, epochs=cfg.align_epochs,
                            embed=cfg.align_embed, hidden=cfg.align_hidden,
                            word_dim=cfg.align_word_dim, lr=cfg.align_lr,
-                           dropout=cfg.align_dropout, seed=cfg.seed)
+                           dropout=cfg.align_dropout, whiten=cfg.align_whiten, seed=cfg.seed)
         train_alignment(data, out / f"align_{kind}", acfg, quiet=quiet, log=log)
         model, vocab, _ = load_alignment(out / f"align_{kind}")
         model.training = False

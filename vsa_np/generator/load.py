@@ -4,20 +4,22 @@ from __future__ import annotations
 
 
 from vsa_np.errors import DataError
+from vsa_np.feature_norm import FeatureNorm
 from vsa_np.generator.model import CaptionModel
 
 
 def load_generator(path):
     """-> (CaptionModel, Vocab, meta) from a generator checkpoint (DataError when it is not one)."""
-    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint
+    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint, split_buffers
     from vsa_np.data import Vocab
 
     stem = checkpoint_stem(path)
     params, meta, _ = load_checkpoint(stem)
+    norm = FeatureNorm.from_buffers(split_buffers(params))
     if meta.get("kind") != "generator" or "model" not in meta or "vocab" not in meta:
         raise DataError(f"{stem}.npz: not a generator checkpoint (written by `vsa-np train-gen`)")
     try:
-        model = CaptionModel.from_params(params, meta["model"])
+        model = CaptionModel.from_params(params, meta["model"], norm=norm)
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{stem}.npz: parameters do not fit the saved model options ({e})") from e
     vocab = Vocab.from_json(meta["vocab"])

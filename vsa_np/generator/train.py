@@ -20,6 +20,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from vsa_np.backend import rng as make_rng
+from vsa_np.feature_norm import fit_on_split
 from vsa_np.generator.model import CaptionModel
 from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
 
@@ -32,8 +33,13 @@ class GenConfig:
     word_dim: int = field(default=256, metadata={"help": "word vector size E"})
     dropout: float = field(default=0.2, metadata={"help": "dropout on the non-recurrent layers"})
     center_features: bool = field(default=True, metadata={
-        "help": "subtract the mean training feature before Eq. 13 (see model.py); "
-                "--no-center-features feeds the raw features"})
+        "help": "subtract the mean training feature before Eq. 13 (see feature_norm.py); "
+                "--no-center-features only rescales the raw features"})
+    whiten: int = field(default=0, metadata={
+        "help": "whiten the top this many principal directions of the features before Eq. 13 "
+                "(see feature_norm.py; 0: scale them to unit variance on average)"})
+    whiten_eps: float = field(default=1e-3, metadata={
+        "help": "whitening regulariser, relative to the largest feature variance"})
     relu_inputs: bool = field(default=False, metadata={
         "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
     lr: float = field(default=3e-4, metadata={
@@ -105,7 +111,6 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests)."""
     from vsa_np.checkpoint import load_meta
     from vsa_np.data import Vocab, caption_batch, load_dataset
-    from vsa_np.data.features import mean_feature
     from vsa_np.train_loop import RunDir, epoch_order, step_seed
 
     ds = load_dataset(data)
@@ -115,16 +120,17 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     else:
         vocab = build_vocab(ds, cfg.word_threshold)
     (source, enc), validate = training_data(ds, vocab, cfg)
-    # centring: the mean over the images (or regions) the model trains on
-    mean = mean_feature(source.feats, np.unique(enc.img_idx)) if cfg.center_features else None
+    # the feature normalisation, fitted on the images (or regions) the model trains on
+    norm = fit_on_split(source.feats, np.unique(enc.img_idx), None, cfg.center_features,
+                        cfg.whiten, cfg.whiten_eps, cfg.seed)
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
-                         word_counts=vocab.counts, seed=cfg.seed, feature_mean=mean)
+                         word_counts=vocab.counts, seed=cfg.seed, norm=norm)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
                  higher_is_better=cfg.best != "perplexity",
                  meta={"kind": "generator", "vocab": vocab.to_json(), "model": model.spec(),
-                       "data": str(data)})
+                       "data": str(data)}, buffers=norm.buffers())
     run.restore(model.params, opt)
 
     S, B = len(enc.lengths), cfg.batch_size

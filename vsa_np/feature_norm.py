@@ -1,0 +1,170 @@
+"""The fixed normalisation of the CNN features that both models apply before their first layer
+(Eq. 1 and Eq. 13). It is not in the paper: it is what lets one set of defaults train on
+features of any scale and spectrum (VGG fc7, class probabilities, z-scored or L2-normalised
+vectors, features in the thousands or the thousandths).
+
+Why. SGD on a linear map x W learns each direction of x at a rate set by its variance, and the
+first scores of a model are as large as its inputs. Raw features differ by six orders of
+magnitude between families (lesson 04), so a learning rate and an initial scale that suit one
+blow up or starve on another. Fitted once on the training features and saved in every
+checkpoint, this map makes every run see features of the same size:
+
+    x' = Z (x - mu)        mu the mean training feature (`center`)
+
+    whiten = 0:  Z = I / sqrt(t)               t the mean variance per dimension: the features
+                                               get unit variance on average
+    whiten = k:  Z = U_k diag(1 / sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(lam_k + eps)
+
+with U_k (D, k) the top k principal directions of the centred training features and lam_1 >= ...
+>= lam_k their variances, eps = eps_rel * lam_1. The top k directions get (about) unit variance,
+so SGD learns a weak direction (shape, size on the shapes world) as fast as a strong one
+(colour). Every other direction gets the gain of the k-th, the smallest of the top k: its
+variance is below lam_k, so it comes out below 1. Directions the data hardly uses (classes a
+classifier never predicts, dimensions that are always 0) are never amplified above the weakest
+whitened one, and eps keeps the top k themselves from being blown up when they are nearly empty.
+
+Z is fixed and invertible, so a model on x' is the paper's model on x: for Eq. 1,
+v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu) (Z is symmetric; in the code's
+row-vector convention, x' = (x - mu) Z and v = x' W_m). Only the coordinates SGD works in change,
+and with them what dropout and weight decay act on (they see x', not x).
+
+Cost: x' = r x + ((x U_k) (d - r)) U_k^T with r the rest gain and d the k scales: two (rows, D) x
+(D, k) products and a pass over the features, never a (D, D) matrix. The top k directions come
+from a randomised subspace iteration (Halko, Martinsson and Tropp, 2011) on at most 4000 images'
+features: a few (n, D) x (D, k + p) products instead of a (D, D) eigendecomposition. A fixed seed
+makes the fit deterministic, so a resumed run refits the same map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy
+
+from vsa_np.backend import to_device, to_host
+from vsa_np.data.features import feature_rows
+
+BUFFER_NAMES = ("norm_mean", "norm_basis", "norm_scale", "norm_rest")
+
+
+@dataclass
+class FeatureNorm:
+    """x' = rest * (x - mean) + (((x - mean) @ basis) * (scale - rest)) @ basis.T
+
+    mean: (D,) or None (no centring)   basis: (D, k) orthonormal columns   scale: (k,)
+    rest: float   variance: (k,) the variances lam_i of the top k directions (for reports).
+    """
+    mean: object
+    basis: object
+    scale: object
+    rest: float
+    variance: object = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.basis.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.basis.shape[1])
+
+    def to(self, dtype) -> "FeatureNorm":
+        """The same map with its arrays on the backend's device in `dtype`."""
+        return FeatureNorm(None if self.mean is None else to_device(self.mean, dtype),
+                           to_device(self.basis, dtype), to_device(self.scale, dtype),
+                           float(self.rest), self.variance)
+
+    def __call__(self, x):
+        """x: (n, D) features (any array of this backend) -> x' (n, D), a fresh array."""
+        x = x - self.mean if self.mean is not None else x * 1   # a copy either way
+        if self.k:
+            top = (x @ self.basis) * (self.scale - self.rest)   # (n, k): the top directions
+            x *= self.rest
+            x += top @ self.basis.T
+        else:
+            x *= self.rest
+        return x
+
+    def dense(self) -> numpy.ndarray:
+        """The (D, D) matrix Z written out (host float64; for tests and lessons only)."""
+        U = numpy.asarray(to_host(self.basis), dtype=numpy.float64)
+        d = numpy.asarray(to_host(self.scale), dtype=numpy.float64)
+        return self.rest * numpy.eye(self.dim) + (U * (d - self.rest)) @ U.T
+
+    def buffers(self) -> dict:
+        """The arrays to save in a checkpoint (`checkpoint.save_checkpoint(buffers=...)`)."""
+        out = {"norm_basis": to_host(self.basis), "norm_scale": to_host(self.scale),
+               "norm_rest": numpy.float64(self.rest)}
+        if self.mean is not None:
+            out["norm_mean"] = to_host(self.mean)
+        return out
+
+    @classmethod
+    def from_buffers(cls, buffers: dict) -> "FeatureNorm | None":
+        """The map saved by `buffers()`, or None when the checkpoint has none."""
+        if "norm_basis" not in buffers:
+            return None
+        return cls(buffers.get("norm_mean"), buffers["norm_basis"], buffers["norm_scale"],
+                   float(buffers["norm_rest"]))
+
+    @classmethod
+    def legacy(cls, dim: int, mean=None, whitening: dict | None = None) -> "FeatureNorm | None":
+        """The map of a checkpoint written before this module: a mean alone, or a mean and a
+        whitening {"basis", "scale", "rest"}. None when it had neither."""
+        if mean is None and whitening is None:
+            return None
+        if whitening is None:
+            return cls(numpy.asarray(mean, dtype=numpy.float64), numpy.zeros((dim, 0)),
+                       numpy.zeros(0), 1.0)
+        return cls(None if mean is None else numpy.asarray(mean, dtype=numpy.float64),
+                   numpy.asarray(whitening["basis"]), numpy.asarray(whitening["scale"]),
+                   float(whitening["rest"]))
+
+
+def top_directions(X: numpy.ndarray, k: int, iters: int = 4, oversample: int = 16,
+                   seed: int = 0) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """(U (D, k), lam (k,)): the top k principal directions of the centred rows X (n, D) and
+    their variances, by randomised subspace iteration on C = X^T X / n."""
+    n, D = X.shape
+    g = numpy.random.default_rng([seed, 0xC0])
+    Q = numpy.linalg.qr(X.T @ (X @ g.standard_normal((D, min(D, k + oversample)))))[0]
+    for _ in range(iters):
+        Q = numpy.linalg.qr(X.T @ (X @ Q))[0]
+    XQ = X @ Q
+    lam, V = numpy.linalg.eigh(XQ.T @ XQ / n)         # C restricted to the subspace
+    return Q @ V[:, ::-1][:, :k], numpy.maximum(lam[::-1][:k], 0.0)
+
+
+def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1e-3,
+                     seed: int = 0) -> FeatureNorm:
+    """Fit the map on training features X (n, D) (host; rows of images or regions)."""
+    X = numpy.asarray(X, dtype=numpy.float64)
+    n, D = X.shape
+    if n < 2:
+        raise ValueError(f"fitting the feature normalisation needs at least 2 feature rows, "
+                         f"got {n}")
+    mean = X.mean(axis=0) if center else None
+    if mean is not None:
+        X = X - mean
+    total = float(numpy.einsum("ij,ij->", X, X)) / n       # the summed variance (trace of C)
+    tiny = 1e-30
+    k = int(min(whiten, D, n - 1))
+    if k <= 0:
+        return FeatureNorm(mean, numpy.zeros((D, 0)), numpy.zeros(0),
+                           1.0 / numpy.sqrt(max(total / D, tiny)))
+    U, lam = top_directions(X, k, seed=seed)
+    eps = eps_rel * max(float(lam[0]), tiny)
+    scale = 1.0 / numpy.sqrt(lam + eps)
+    return FeatureNorm(mean, U, scale, float(scale[-1]), lam)
+
+
+def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int = 0,
+                 eps_rel: float = 1e-3, seed: int = 0, max_images: int = 4000) -> FeatureNorm:
+    """Fit the map on the features of `images` (the training split): feats (N, D) one vector per
+    image, or (N, R, D) regions with n_regions (N,). At most `max_images` images, drawn with
+    `seed`, so the fit stays a few seconds on MSCOCO."""
+    images = numpy.asarray(images)
+    if len(images) > max_images:
+        images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
+                                                                       replace=False))
+    X = numpy.concatenate(list(feature_rows(feats, images, n_regions)))
+    return fit_feature_norm(X, center, whiten, eps_rel, seed)
