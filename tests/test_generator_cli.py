@@ -23,7 +23,7 @@ def test_train_gen_cli_json(tiny_world, tmp_path, capsys):
                              "--eval-beam", 2, "--no-relu-inputs", "--quiet", "--json")
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["steps"] == 4 and summary["best_key"] == "val/CIDEr-D"
+    assert summary["steps"] == 4 and summary["best_key"] == "val/perplexity"
     assert json.loads((tmp_path / "r" / "last.json").read_text())["config"]["hidden"] == 16
 
 

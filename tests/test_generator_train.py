@@ -41,9 +41,9 @@ def test_training_learns_and_writes_its_run(tiny_world, tiny_run):
         assert 0 <= val[k] and math.isfinite(val[k])
     _, meta, _ = load_checkpoint(out / "best")
     assert meta["kind"] == "generator" and meta["config"]["hidden"] == TINY["hidden"]
-    assert meta["train_state"]["best_key"] == "val/CIDEr-D"
-    best = max(e["val"]["CIDEr-D"] for e in evals)
-    assert meta["metrics"]["val"]["CIDEr-D"] == pytest.approx(best)
+    assert meta["train_state"]["best_key"] == "val/perplexity"
+    best = min(e["val"]["perplexity"] for e in evals)
+    assert meta["metrics"]["val"]["perplexity"] == pytest.approx(best)
 
 
 def test_resume_is_exact(tiny_world, tmp_path):

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 
-from vsa_np.errors import DataError
+from vsa_np.errors import DataError, UserError
 
 
 def _default(f: dataclasses.Field):
@@ -100,3 +101,31 @@ def config_changes(old, new) -> dict:
     """{field: (old value, new value)} for the fields that differ between two configs."""
     a, b = dataclasses.asdict(old), dataclasses.asdict(new)
     return {k: (a.get(k), b[k]) for k in b if a.get(k) != b[k]}
+
+
+def require(ok: bool, field_name: str, problem: str) -> None:
+    """Raise a UserError naming the option of `field_name` unless `ok` (for configs'
+    `__post_init__`, so the CLI, the demo and the library refuse the same values)."""
+    if not ok:
+        raise UserError(f"--{field_name.replace('_', '-')}: {problem}")
+
+
+def positive(value) -> bool:
+    """A finite number > 0."""
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def check_common(cfg) -> None:
+    """The ranges the two trainers' configs share."""
+    for name in ("epochs", "batch_size", "hidden", "word_dim", "word_threshold",
+                 "lr_trial_epochs"):
+        require(isinstance(getattr(cfg, name), int) and getattr(cfg, name) >= 1, name,
+                f"must be a whole number >= 1, got {getattr(cfg, name)!r}")
+    require(positive(cfg.lr), "lr", f"must be a positive number, got {cfg.lr!r}")
+    bad = [v for v in cfg.lr_grid if not positive(v)]
+    require(not bad, "lr_grid", f"every rate must be a positive number, got {bad}")
+    require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1), got {cfg.dropout!r}")
+    require(cfg.whiten >= 0, "whiten", f"must be >= 0, got {cfg.whiten!r}")
+    require(positive(cfg.whiten_eps), "whiten_eps", f"must be > 0, got {cfg.whiten_eps!r}")
+    require(cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay), "weight_decay",
+            f"must be >= 0, got {cfg.weight_decay!r}")

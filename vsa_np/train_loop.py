@@ -260,3 +260,39 @@ class RunDir:
     def close(self) -> None:
         """Write the log one last time (call at the end of training)."""
         self.write_log()
+
+
+LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries
+
+
+def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple:
+    """The paper's cross-validation of the learning rate (Sec. 3.3), as short trials: train
+    `cfg.lr_trial_epochs` epochs with each rate of `cfg.lr_grid` (in `out/lr-trials/`, removed
+    afterwards), keep the one whose best validation value (the trainer's `best` of its summary)
+    is best, and print the table. A trial that diverges or collapses scores worst.
+    -> (chosen lr, table [{"lr", "value", "stopped"}])."""
+    import shutil
+
+    table = []
+    trials = Path(out) / "lr-trials"
+    for lr in cfg.lr_grid:
+        trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
+        folder = trials / f"lr={lr:g}"
+        try:
+            summary = train(data, folder, trial, quiet=True, log=lambda *a: None)
+            value, stopped = summary["best_value"], None
+        except TrainingError as e:
+            value, stopped = None, str(e).split(";")[0]
+        table.append({"lr": lr, "value": value, "stopped": stopped})
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(trials, ignore_errors=True)
+    scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
+    if not scored:
+        raise TrainingError("every learning rate of the grid diverged or collapsed in its "
+                            "trial: " + "; ".join(f"{r['lr']:g}: {r['stopped']}" for r in table))
+    pick = (max if higher_is_better else min)(scored, key=lambda r: r["value"])
+    log(f"learning-rate trials ({cfg.lr_trial_epochs} epoch(s) each, best validation value):")
+    for r in table:
+        result = f"{r['value']:.4g}" if r["value"] is not None else f"stopped ({r['stopped']})"
+        log(f"  lr {r['lr']:<8g} {result}{'   <- chosen' if r is pick else ''}")
+    return pick["lr"], table

@@ -87,3 +87,46 @@ class RidgeBaseline:
         out = retrieval_metrics(S, sent_to_image)
         out["rsum"] = rsum(out)
         return out
+
+
+def baseline_report(ds, split: str, threshold: int = 5) -> dict:
+    """The baseline's retrieval metrics on `split` (fitted on train, lambda chosen on val), with
+    the lambda and what it was fitted on: what `eval-align` and the trainer print beside the
+    model."""
+    base = RidgeBaseline(ds, threshold=threshold)
+    return {**base.metrics(split), "lambda": base.lam, "fitted_on": "train",
+            "features": "whole image"}
+
+
+def retrieval_table(rows: dict) -> str:
+    """Rows {name: metrics or None} as a text table: R@1/5/10 and median rank, both directions."""
+    head = f"{'':<14}{'':<12}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'med r':>7}"
+    lines = [head]
+    for name, m in rows.items():
+        if m is None:
+            continue
+        for d in ("annotation", "search"):
+            r = m[d]
+            lines.append(f"{name if d == 'annotation' else '':<14}{d:<12}{r['R@1']:7.1f}"
+                         f"{r['R@5']:7.1f}{r['R@10']:7.1f}{r['med_r']:7g}")
+    return "\n".join(lines)
+
+
+def beats(model: dict, base: dict) -> dict:
+    """{direction: True/False}: does the model's R@10 beat the baseline's, per direction."""
+    return {d: model[d]["R@10"] > base[d]["R@10"] for d in ("annotation", "search")}
+
+
+def compare_line(model: dict, base: dict) -> str:
+    """One sentence: how the model's R@10 compares with the baseline's, in both directions."""
+    won = beats(model, base)
+    parts = [f"{d} R@10 {model[d]['R@10']:.1f} vs {base[d]['R@10']:.1f}" for d in won]
+    if all(won.values()):
+        verdict = "the model beats the bag-of-words baseline in both directions"
+    elif any(won.values()):
+        verdict = ("the model beats the bag-of-words baseline in one direction only: "
+                   "train longer, or try --lr auto")
+    else:
+        verdict = ("the model does NOT beat the bag-of-words baseline: it has learned less "
+                   "than a linear map of word counts; train longer, or try --lr auto")
+    return f"{verdict} ({'; '.join(parts)})"

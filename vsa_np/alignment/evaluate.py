@@ -59,7 +59,8 @@ def split_scores(model, ds, vocab, split: str, regions: bool, kind: str | None =
 
 def evaluate_retrieval(model, ds, vocab, split: str = "test", regions: bool = True,
                        kind: str | None = None, on_nonfinite=None) -> dict:
-    """{"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, "rsum": sum of the six R@K}.
+    """{"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, "rsum": sum of the six R@K,
+    "score_std": the standard deviation of all the split's scores (0: a collapsed model)}.
 
     Scores that are NaN/inf (a diverged model) raise `on_nonfinite` when given (the trainer
     passes a TrainingError), else the retrieval module's ValueError."""
@@ -68,4 +69,11 @@ def evaluate_retrieval(model, ds, vocab, split: str = "test", regions: bool = Tr
         raise on_nonfinite
     metrics = retrieval_metrics(S, sent_to_image)
     metrics["rsum"] = rsum(metrics)
+    metrics["score_std"] = float(S.std())
     return metrics
+
+
+def chance_rsum(n_images: int) -> float:
+    """The sum of the six R@K (in %) of a random ranking of n_images images: R@K is about
+    K / n_images in both directions (for annotation, 5 correct sentences among 5 n_images)."""
+    return 2 * sum(min(100.0, 100.0 * k / n_images) for k in (1, 5, 10))

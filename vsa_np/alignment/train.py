@@ -11,19 +11,23 @@ the config, the vocabulary and the metrics), a JSON log of the loss curve, and r
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy
 
+from vsa_np.alignment.baseline import baseline_report
 from vsa_np.alignment.model import AlignmentModel, scale_initial_scores
 from vsa_np.backend import rng as make_rng, xp
+from vsa_np.config import check_common, require
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
-from vsa_np.train_loop import RunDir, step_seed
+from vsa_np.train_loop import RunDir, search_lr, step_seed
 
 
 @dataclass
@@ -47,6 +51,11 @@ class AlignConfig:
     word_vectors: str = field(default="", metadata={
         "help": "optional word2vec/GloVe text file to initialise the word vectors from"})
     lr: float = field(default=3e-4, metadata={"help": "learning rate (loss is per pair)"})
+    lr_grid: tuple[float, ...] = field(default=(), metadata={
+        "help": "learning rates to try in short trials before training, the best on validation "
+                "wins (what --lr auto sets; empty: train with --lr)"})
+    lr_trial_epochs: int = field(default=2, metadata={
+        "help": "epochs of each learning-rate trial"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
     weight_decay: float = field(default=1e-4, metadata={"help": "L2 weight decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip"})
@@ -66,6 +75,16 @@ class AlignConfig:
     eval_every: int = field(default=0, metadata={
         "help": "validate every this many steps (0: at the end of every epoch)"})
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, batches, dropout)"})
+
+    def __post_init__(self):
+        check_common(self)
+        require(self.batch_size >= 2, "batch_size", "the ranking loss (Eq. 9) needs at least 2 "
+                "pairs per batch")
+        for name in ("embed",):
+            require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
+                    f"must be a whole number >= 1, got {getattr(self, name)!r}")
+        require(self.init_scale >= 0 and math.isfinite(self.init_scale), "init_scale",
+                f"must be >= 0, got {self.init_scale!r}")
 
 
 def build_model(cfg: AlignConfig, vocab_size: int, image_dim: int, params=None, norm=None):
@@ -109,7 +128,7 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
                     log=print) -> dict:
     """Train on `data` (a dataset folder) into the run folder `out`; returns a summary dict
     (steps, seconds, best validation metrics)."""
-    from vsa_np.alignment.evaluate import evaluate_retrieval
+    from vsa_np.alignment.evaluate import chance_rsum, evaluate_retrieval
     from vsa_np.alignment.word_vectors import load_word_vectors
     from vsa_np.data import Vocab, load_dataset
 
@@ -119,6 +138,9 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold)
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
+    if cfg.lr_grid and not resume:
+        lr, trials = search_lr(train_alignment, data, out, cfg, higher_is_better=True, log=log)
+        cfg = dataclasses.replace(cfg, lr=lr)
     norm = fit_norm(ds, cfg)
     model = build_model(cfg, len(vocab), ds.feature_dim, norm=norm)
     if cfg.word_vectors and not resume:
@@ -132,6 +154,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
             "data": str(data)}
+    if cfg.lr_grid and not resume:
+        meta["lr_trials"] = trials
     run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet,
                  buffers=norm.buffers())
     run.restore(model.params, opt)
@@ -147,7 +171,33 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
         return evaluate_retrieval(model, ds, vocab, "val", cfg.regions, on_nonfinite=diverged)
 
     t0 = time.perf_counter()
-    metrics = None
+    metrics, warnings = None, {}
+    n_val = len(ds.split_indices("val"))
+
+    def check(metrics, epoch):
+        """Stop a collapsed run (TrainingError); warn, once each, about a stalled one."""
+        if metrics["score_std"] < 1e-6:   # the first scores have std init_scale ~ 0.3
+            raise TrainingError(
+                f"the model collapsed at step {run.step}: every validation score is the same "
+                f"(the ReLUs of Eq. 6 or of the regions are dead, the loss sits at 2(B-1) per "
+                f"pair); stopped, the last good checkpoint is kept in {out}. Try a smaller "
+                f"--lr (or --lr auto), or --init-scale 0.3 if you turned it off")
+        if epoch < 1:
+            return
+        if metrics["rsum"] <= 2 * chance_rsum(n_val) and "chance" not in warnings:
+            warnings["chance"] = (
+                f"warning: after {epoch + 1} epochs the validation recall is still at chance "
+                f"(R@K sum {metrics['rsum']:.1f}, chance about {chance_rsum(n_val):.1f}): the "
+                f"model is not learning; try --lr auto")
+            log(warnings["chance"])
+        before, now = (numpy.mean([r["loss"] for r in run.log["train"] if r["epoch"] == e])
+                       for e in (epoch - 1, epoch))
+        if now > 1.1 * before and "growing" not in warnings:
+            warnings["growing"] = (
+                f"warning: the training loss grew in epoch {epoch + 1} ({before:.3g} -> "
+                f"{now:.3g} per pair): the learning rate is probably too large; try --lr auto")
+            log(warnings["growing"])
+
     while run.epoch < cfg.epochs:
         n_batches, batches = _epoch_batches(ds, vocab, cfg, run.epoch)
         batches = itertools.islice(batches, run.batch, None)   # resume mid-epoch
@@ -157,8 +207,14 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
             run.record(loss)                 # NaN/inf: TrainingError, last checkpoint kept
             if (cfg.eval_every and run.step % cfg.eval_every == 0) or b == n_batches - 1:
                 metrics = validate()
+                check(metrics, epoch)
                 run.checkpoint(model.params, opt, metrics)
     run.close()
+    best_val = next((e for e in reversed(run.log["eval"]) if e["step"] == run.best_step), None)
     return {"steps": run.step, "seconds": round(time.perf_counter() - t0, 2),
-            "train_time": round(run.elapsed(), 2), "best_rsum": run.best,
-            "best_step": run.best_step, "last_val": metrics}
+            "train_time": round(run.elapsed(), 2), "best_rsum": run.best, "best_value": run.best,
+            "lr": cfg.lr,
+            "best_step": run.best_step, "last_val": metrics,
+            "best_val": best_val and {d: best_val[d] for d in ("annotation", "search", "rsum")},
+            "baseline_val": baseline_report(ds, "val", cfg.word_threshold),
+            "warnings": list(warnings.values())}

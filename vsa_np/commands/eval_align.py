@@ -1,7 +1,8 @@
 """`vsa-np eval-align CKPT DATA [--split test] [--json]`: image-sentence retrieval with a
 trained alignment model, as in the paper's Table 1 (R@1, R@5, R@10 in percent and the median
 rank, for image annotation and image search), on every image of the split with all its
-sentences. On a dataset with ground-truth alignments (the shapes world's alignments.json) and a
+sentences, beside the bag-of-words ridge baseline fitted on the training split
+(`vsa_np.alignment.baseline`) on the same images and sentences. On a dataset with ground-truth alignments (the shapes world's alignments.json) and a
 region model, also the alignment accuracy on object words: naive arg-max vs. the MRF with beta
 chosen on val (see `vsa_np.alignment.alignment_eval`)."""
 from __future__ import annotations
@@ -21,14 +22,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="split to rank (default test)")
     p.add_argument("--score", choices=["eq8", "eq7"], default=None,
                    help="score to rank by (default: the one the model was trained with)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the bag-of-words ridge baseline")
     p.add_argument("--no-alignment", action="store_true",
                    help="skip the alignment accuracy even when alignments.json is present")
     p.add_argument("--json", action="store_true",
-                   help='print {"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, ...}')
+                   help='print {"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, '
+                        '"baseline": {...}, ...}')
 
 
 def run(args) -> int:
     from vsa_np.alignment.alignment_eval import alignment_report
+    from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
     from vsa_np.alignment.evaluate import evaluate_retrieval
     from vsa_np.alignment.model import load_alignment
     from vsa_np.data import load_dataset
@@ -42,6 +47,8 @@ def run(args) -> int:
     out = {"split": args.split, "n_images": len(ds.split_indices(args.split)),
            "n_sentences": len(ds.sentences_of(args.split)[0]),
            "score": args.score or model.arch["score"], "regions": regions, **out}
+    if not args.no_baseline:
+        out["baseline"] = baseline_report(ds, args.split, vocab.threshold or 5)
     gt = Path(args.data) / "alignments.json"
     if regions and gt.is_file() and not args.no_alignment:
         out["alignment"] = alignment_report(model, ds, vocab, load_alignments(gt), where=str(gt))
@@ -50,10 +57,9 @@ def run(args) -> int:
         return 0
     print(f"{args.split}: {out['n_images']} images, {out['n_sentences']} sentences, score "
           f"{out['score']}, {'regions' if regions else 'whole images'}")
-    print(f"{'':<12}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'med r':>7}")
-    for d in ("annotation", "search"):
-        m = out[d]
-        print(f"{d:<12}{m['R@1']:7.1f}{m['R@5']:7.1f}{m['R@10']:7.1f}{m['med_r']:7g}")
+    print(retrieval_table({"model": out, "bag-of-words": out.get("baseline")}))
+    if "baseline" in out:
+        print(compare_line(out, out["baseline"]))
     if "alignment" in out:
         a = out["alignment"]
         print(f"alignment accuracy on {a['test']['n_words']} object words of test: arg-max "

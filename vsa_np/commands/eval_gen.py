@@ -32,16 +32,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 KEYS = ("perplexity", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
+DIVERSITY = (("distinct", "distinct caps"), ("most_common", "top caption"),
+             ("in_training", "in training"))
 
 
 def _table(columns: dict) -> str:
     names = list(columns)
-    lines = [f"{'':<12}" + "".join(f"{n:>20}" for n in names)]
+    lines = [f"{'':<14}" + "".join(f"{n:>20}" for n in names)]
     for k in KEYS:
         if any(k in c for c in columns.values()):
             cells = [columns[n].get(k) for n in names]
-            lines.append(f"{k:<12}" + "".join(
+            lines.append(f"{k:<14}" + "".join(
                 f"{'-' if v is None else format(v, '.4f'):>20}" for v in cells))
+    for k, label in DIVERSITY:              # shares of the images, in percent
+        if any(k in c.get("diversity", {}) for c in columns.values()):
+            cells = [columns[n].get("diversity", {}).get(k) for n in names]
+            lines.append(f"{label:<14}" + "".join(
+                f"{'-' if v is None else format(100 * v, '.1f') + '%':>20}" for v in cells))
     return "\n".join(lines)
 
 
@@ -86,6 +93,13 @@ def run(args) -> int:
         print(f"{args.split} split of {args.data}: {n} "
               f"{'regions' if args.regions else 'images'}, beam {args.beam}")
         print(_table(result))
+    if not args.regions:
+        from vsa_np.generator.evaluate import diversity_warning
+
+        warning = diversity_warning(result["model"]["diversity"],
+                                    result["nearest_neighbour"]["diversity"])
+        if warning:
+            print(warning, file=sys.stderr)
         if meteor and all(v.get("METEOR") is None for v in result.values()):
             print("(METEOR unavailable: it needs Java and pycocoevalcap)", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vsa_np.alignment.train import AlignConfig, train_alignment
+    from vsa_np.alignment.baseline import compare_line, retrieval_table
     from vsa_np.commands._trainer import trainer_config
 
     cfg, say = trainer_config(args, AlignConfig)
@@ -36,6 +37,11 @@ def run(args) -> int:
             m = val[d]
             say(f"last val {d:<10} R@1 {m['R@1']:.1f}  R@5 {m['R@5']:.1f}  "
                 f"R@10 {m['R@10']:.1f}  med r {m['med_r']:g}")
+    if summary["best_val"]:
+        say("best checkpoint against the bag-of-words baseline, validation split:")
+        say(retrieval_table({"model": summary["best_val"],
+                             "bag-of-words": summary["baseline_val"]}))
+        say(compare_line(summary["best_val"], summary["baseline_val"]))
     say(f"checkpoints: {args.out}/best.npz, {args.out}/last.npz; "
         f"next: vsa-np eval-align {args.out} {args.data}")
     return 0

@@ -34,6 +34,12 @@ def run(args) -> int:
     if val:
         say("last validation: " + ", ".join(f"{k} {val[k]:.4f}" for k in
                                            ("perplexity", "BLEU-4", "CIDEr-D") if k in val))
+    base = summary.get("baseline_val")
+    if val and base and "diversity" in val:
+        say(f"nearest-neighbour captions on validation: BLEU-4 {base['BLEU-4']:.4f}, CIDEr-D "
+            f"{base['CIDEr-D']:.4f}, {100 * base['diversity']['distinct']:.0f}% distinct; the "
+            f"last model: {100 * val['diversity']['distinct']:.0f}% distinct "
+            f"(vsa-np eval-gen compares the best checkpoint on the test split)")
     say(f"checkpoints: {args.out}/best.npz, {args.out}/last.npz; "
         f"next: vsa-np eval-gen {args.out}/best {args.data}")
     return 0

@@ -12,7 +12,9 @@ MRF infers on the training images (Sec. 4.3, `region_data.py`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Literal, Optional
@@ -20,7 +22,10 @@ from typing import Literal, Optional
 import numpy as np
 
 from vsa_np.backend import rng as make_rng
+from vsa_np.config import check_common, require
+from vsa_np.errors import DataError
 from vsa_np.feature_norm import fit_on_split
+from vsa_np.generator.evaluate import diversity_warning, nearest_neighbour_report
 from vsa_np.generator.model import CaptionModel
 from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
 
@@ -45,6 +50,11 @@ class GenConfig:
     lr: float = field(default=3e-4, metadata={
         "help": "RMSprop learning rate (1e-3 diverges early on shapes: the early RMSprop steps "
                 "are large, its running average starts at 0)"})
+    lr_grid: tuple[float, ...] = field(default=(), metadata={
+        "help": "learning rates to try in short trials before training, the best on validation "
+                "wins (what --lr auto sets; empty: train with --lr)"})
+    lr_trial_epochs: int = field(default=2, metadata={
+        "help": "epochs of each learning-rate trial"})
     decay: float = field(default=0.999, metadata={"help": "RMSprop decay"})
     grad_clip: float = field(default=5.0, metadata={"help": "elementwise gradient clip (<=0 off)"})
     weight_decay: float = field(default=1e-6, metadata={"help": "L2 weight decay of the matrices"})
@@ -57,8 +67,13 @@ class GenConfig:
     max_len: int = field(default=40, metadata={"help": "longest caption decoded (words)"})
     eval_images: int = field(default=0, metadata={
         "help": "caption only the first N validation images each epoch (0: all)"})
-    best: Literal["CIDEr-D", "BLEU-4", "perplexity"] = field(default="CIDEr-D", metadata={
-        "help": "validation metric that picks the best checkpoint"})
+    best: Literal["CIDEr-D", "BLEU-4", "perplexity"] = field(default="perplexity", metadata={
+        "help": "validation metric that picks the best checkpoint (perplexity: every word of "
+                "every validation sentence counts, so it is far less noisy than a caption "
+                "metric on a few hundred images)"})
+    patience: int = field(default=5, metadata={
+        "help": "stop when the best validation value has not improved for this many epochs "
+                "(0: train every epoch)"})
     meteor: bool = field(default=False, metadata={"help": "compute METEOR each epoch (Java)"})
     seed: int = field(default=0, metadata={"help": "seed of the initialisation, order, dropout"})
     from_alignments: Optional[str] = field(default=None, metadata={
@@ -66,6 +81,14 @@ class GenConfig:
                 "'truth': on the pairs of the shapes world's alignments.json (an oracle)"})
     beta: float = field(default=0.0, metadata={
         "help": "MRF beta of Eq. 12 for --from-alignments (larger: longer snippets)"})
+
+    def __post_init__(self):
+        check_common(self)
+        for name in ("eval_beam", "max_len"):
+            require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
+                    f"must be a whole number >= 1, got {getattr(self, name)!r}")
+        require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience!r}")
+        require(math.isfinite(self.beta), "beta", f"must be a number, got {self.beta!r}")
 
 
 def build_vocab(ds, threshold: int):
@@ -106,19 +129,27 @@ def train_step(model, opt, batch, cfg: GenConfig, seed: int, check=None):
 
 
 def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
-                    max_steps: int = 0) -> dict:
+                    max_steps: int = 0, log=None) -> dict:
     """Train (or resume) in the run folder `out`; returns a summary dict (best validation value,
-    steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests)."""
+    steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests).
+    `log` prints the warnings (default: stderr)."""
     from vsa_np.checkpoint import load_meta
     from vsa_np.data import Vocab, caption_batch, load_dataset
-    from vsa_np.train_loop import RunDir, epoch_order, step_seed
+    from vsa_np.train_loop import RunDir, epoch_order, search_lr, step_seed
 
+    log = log or (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(data)
     ds.require_features()
     if resume:
         vocab = Vocab.from_json(load_meta(f"{out}/last")["vocab"])
     else:
         vocab = build_vocab(ds, cfg.word_threshold)
+    trials = None
+    if cfg.lr_grid and not resume:
+        if len(ds.split_indices("val")) == 0 and not cfg.from_alignments:
+            raise DataError(f"{data}: --lr auto needs a validation split to choose by")
+        lr, trials = search_lr(train_generator, data, out, cfg, cfg.best != "perplexity", log)
+        cfg = dataclasses.replace(cfg, lr=lr)
     (source, enc), validate = training_data(ds, vocab, cfg)
     # the feature normalisation, fitted on the images (or regions) the model trains on
     norm = fit_on_split(source.feats, np.unique(enc.img_idx), None, cfg.center_features,
@@ -130,12 +161,13 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
                  higher_is_better=cfg.best != "perplexity",
                  meta={"kind": "generator", "vocab": vocab.to_json(), "model": model.spec(),
-                       "data": str(data)}, buffers=norm.buffers())
+                       "data": str(data), **({"lr_trials": trials} if trials else {})},
+                 buffers=norm.buffers())
     run.restore(model.params, opt)
 
     S, B = len(enc.lengths), cfg.batch_size
     n_batches = math.ceil(S / B)
-    metrics, stopped = None, False
+    metrics, stopped, early, warned = None, False, False, False
     for epoch, b in run.batches(cfg.epochs, n_batches):
         order = epoch_order(S, cfg.seed, epoch)          # the same order again after a resume
         batch = caption_batch(source, enc, order[b * B:(b + 1) * B])
@@ -152,17 +184,33 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
             run.checkpoint(model.params, opt, metrics=metrics)
             if not run.quiet:
                 _print_eval(run, epoch, cfg, metrics)
-        if stopped:
+            warning = "diversity" in val and diversity_warning(val["diversity"])
+            if warning and not warned:         # once: it is in the log of every epoch anyway
+                log(f"epoch {epoch + 1}, validation: {warning}")
+                warned = True
+            early = cfg.patience > 0 and epoch - _best_epoch(run) >= cfg.patience
+            if early:
+                log(f"stopped early after epoch {epoch + 1}: the validation {cfg.best} has not "
+                    f"improved for {cfg.patience} epochs (best at step {run.best_step})")
+        if stopped or early:
             break
     run.close()
-    return {"out": str(out), "steps": run.step, "epochs": run.epoch, "best": run.best,
-            "best_key": run.best_key, "best_step": run.best_step,
+    baseline = None
+    if not cfg.from_alignments:
+        baseline = nearest_neighbour_report(ds, "val", cfg.meteor, cfg.eval_images)
+        baseline.pop("captions")
+    return {"out": str(out), "steps": run.step, "baseline_val": baseline, "epochs": run.epoch, "best": run.best,
+            "best_key": run.best_key, "best_step": run.best_step, "stopped_early": early,
+            "best_value": run.best, "lr": cfg.lr,
             "train_seconds": round(run.elapsed(), 2), "last": metrics, "vocab_size": len(vocab)}
 
 
-def _print_eval(run, epoch, cfg, metrics):
-    import sys
+def _best_epoch(run) -> int:
+    """The epoch of the best checkpoint so far (from the run's evaluation log)."""
+    return next(e["epoch"] for e in run.log["eval"] if e["step"] == run.best_step)
 
+
+def _print_eval(run, epoch, cfg, metrics):
     v = metrics["val"]
     line = (f"epoch {epoch + 1}/{cfg.epochs} step {run.step}: train loss "
             f"{metrics['train_loss']:.3f}, val perplexity {v['perplexity']:.3f}, "
