@@ -68,6 +68,19 @@ def test_without_whitening_the_features_get_unit_variance_on_average():
     assert (apply(raw, X) ** 2).mean() == pytest.approx(1.0, rel=1e-9)
 
 
+@pytest.mark.parametrize("whiten", [0, 8])
+def test_sq_norm_sets_the_mean_squared_norm(whiten):
+    """The alignment trainer's unit-length features: E |x'|^2 = 1 on the training rows, the
+    shape of the map (which directions get which relative gain) unchanged."""
+    X = features() * 37.0
+    plain = fit_feature_norm(X, whiten=whiten)
+    unit = fit_feature_norm(X, whiten=whiten, sq_norm=1.0)
+    Y = apply(unit, X)
+    assert (Y ** 2).sum(axis=1).mean() == pytest.approx(1.0, rel=1e-8)
+    ratio = unit.rest / plain.rest
+    np.testing.assert_allclose(Y, apply(plain, X) * ratio, rtol=1e-9, atol=1e-12)
+
+
 def test_nearly_empty_directions_are_not_amplified():
     """Class probabilities: most of the 200 classes are never predicted. No direction of the
     normalised features may end with more variance than the whitened ones (about 1)."""

@@ -23,6 +23,18 @@ variance is below lam_k, so it comes out below 1. Directions the data hardly use
 classifier never predicts, dimensions that are always 0) are never amplified above the weakest
 whitened one, and eps keeps the top k themselves from being blown up when they are nearly empty.
 
+Last, one global gain can set the size of the result (`sq_norm`, the mean squared norm of the
+normalised training features). The two trainers want different sizes because they use different
+optimisers. The alignment model is trained by SGD (Sec. 3.3), where a step changes v = x' W_m by
+-lr |x'|^2 dv: with unit variance per dimension, |x'|^2 = D and the image side moves D times
+faster than with unit-length features. Measured on the 512-d fc7 family (`feature_families.py`):
+with unit variance per dimension lr 6e-4 already trains worse than 3e-4 and lr 1e-3 collapses
+the run within 4 epochs; with unit length, 1e-4, 3e-4 and 1e-3 all train, and better. So its
+trainer asks for sq_norm = 1 (each feature vector of unit length on average), which makes a
+learning rate mean the same for every D and every family. The generator is trained by
+RMSprop, whose steps are relative to each weight's own gradient scale; it keeps unit variance
+per dimension (sq_norm None), so that W_hi's 1/sqrt(D) start gives entries of b_v of variance 1.
+
 Z is fixed and invertible, so a model on x' is the paper's model on x: for Eq. 1,
 v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu) (Z is symmetric; in the code's
 row-vector convention, x' = (x - mu) Z and v = x' W_m). Only the coordinates SGD works in change,
@@ -135,8 +147,11 @@ def top_directions(X: numpy.ndarray, k: int, iters: int = 4, oversample: int = 1
 
 
 def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1e-3,
-                     seed: int = 0) -> FeatureNorm:
-    """Fit the map on training features X (n, D) (host; rows of images or regions)."""
+                     seed: int = 0, sq_norm: float | None = None) -> FeatureNorm:
+    """Fit the map on training features X (n, D) (host; rows of images or regions).
+
+    sq_norm: when given, a last global gain makes the mean squared norm of the normalised
+    training features equal to it (the alignment trainer asks for 1; see `fit_on_split`)."""
     X = numpy.asarray(X, dtype=numpy.float64)
     n, D = X.shape
     if n < 2:
@@ -149,16 +164,22 @@ def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1
     tiny = 1e-30
     k = int(min(whiten, D, n - 1))
     if k <= 0:
-        return FeatureNorm(mean, numpy.zeros((D, 0)), numpy.zeros(0),
-                           1.0 / numpy.sqrt(max(total / D, tiny)))
-    U, lam = top_directions(X, k, seed=seed)
-    eps = eps_rel * max(float(lam[0]), tiny)
-    scale = 1.0 / numpy.sqrt(lam + eps)
-    return FeatureNorm(mean, U, scale, float(scale[-1]), lam)
+        U, lam, scale = numpy.zeros((D, 0)), numpy.zeros(0), numpy.zeros(0)
+        rest = 1.0 / numpy.sqrt(max(total / D, tiny))
+    else:
+        U, lam = top_directions(X, k, seed=seed)
+        scale = 1.0 / numpy.sqrt(lam + max(eps_rel * float(lam[0]), tiny))
+        rest = float(scale[-1])
+    if sq_norm is not None:          # E |x'|^2 of the map so far, from the spectrum alone
+        now = float((lam * scale ** 2).sum()) + max(total - float(lam.sum()), 0.0) * rest ** 2
+        gain = numpy.sqrt(sq_norm / max(now, tiny))
+        scale, rest = scale * gain, rest * gain
+    return FeatureNorm(mean, U, scale, float(rest), lam)
 
 
 def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int = 0,
-                 eps_rel: float = 1e-3, seed: int = 0, max_images: int = 4000) -> FeatureNorm:
+                 eps_rel: float = 1e-3, seed: int = 0, max_images: int = 4000,
+                 sq_norm: float | None = None) -> FeatureNorm:
     """Fit the map on the features of `images` (the training split): feats (N, D) one vector per
     image, or (N, R, D) regions with n_regions (N,). At most `max_images` images, drawn with
     `seed`, so the fit stays a few seconds on MSCOCO."""
@@ -167,4 +188,4 @@ def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int
         images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
                                                                        replace=False))
     X = numpy.concatenate(list(feature_rows(feats, images, n_regions)))
-    return fit_feature_norm(X, center, whiten, eps_rel, seed)
+    return fit_feature_norm(X, center, whiten, eps_rel, seed, sq_norm)

@@ -98,7 +98,7 @@ def fit_norm(ds, cfg: AlignConfig):
     (or whole images), deterministic for the seed (a resumed run refits the same map)."""
     feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
     return fit_on_split(feats, ds.split_indices("train"), n_regions, cfg.center_features,
-                        cfg.whiten, cfg.whiten_eps, cfg.seed)
+                        cfg.whiten, cfg.whiten_eps, cfg.seed, sq_norm=1.0)
 
 
 def train_step(model, opt, batch, cfg: AlignConfig, seed: int):

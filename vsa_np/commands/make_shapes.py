@@ -1,6 +1,10 @@
 """`vsa-np make-shapes OUT [--images N] [--seed S]`: generate the shapes world (the project's
 default dataset: real pixels, five captions per image, region features and ground-truth
-word-region alignments) in the Flickr8K folder layout. See `vsa_np.data.shapes`."""
+word-region alignments) in the Flickr8K folder layout. See `vsa_np.data.shapes`.
+
+`--family F` writes the same captions with whole-image features of one of the families of
+`vsa_np.data.feature_families` instead (fc7-like, class probabilities, z-scored, ...; no pixels,
+no regions), to check that training works on features like the ones you have."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +14,7 @@ HELP = "generate the synthetic shapes world (images, captions, features, alignme
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vsa_np.data.feature_families import FAMILIES
     from vsa_np.data.shapes import DEFAULT_IMAGES
 
     p.add_argument("out", metavar="OUT", help="folder to write (created if absent)")
@@ -19,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--feature-dim", type=int, default=4096,
                    help="dimension of the CNN's fc7 features (default 4096, as VGG)")
+    p.add_argument("--family", choices=FAMILIES,
+                   help="instead of pixels and the CNN: whole-image features of this family, "
+                        "computed from each scene's content (feature_families.py; split 60/15/25)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -26,6 +34,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from vsa_np.data.shapes import make_shapes
 
+    if args.family:
+        from vsa_np.data.feature_families import make_family_world
+
+        summary = make_family_world(args.out, args.family, args.images, args.seed,
+                                    args.feature_dim)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            im = summary["images"]
+            print(f"wrote {args.out}: {sum(im.values())} images (train {im['train']}, val "
+                  f"{im['val']}, test {im['test']}), {args.family} features of dimension "
+                  f"{summary['feature_dim']}")
+        return 0
     summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
                           progress=not (args.quiet or args.json))
     if args.json:

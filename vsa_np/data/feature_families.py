@@ -15,14 +15,18 @@ z-scored or L2-normalised first. Their scale and spectrum differ by many orders 
 
 A world here has no pixels. Each image's scene and five captions are those of the shapes world
 (`shapes.scene_and_captions`), and its feature is computed from what the scene contains: a
-"content code" z (a sum over the objects of fixed random vectors for the colour, the shape, the
-size, the (colour, shape) pair and the position, plus noise), pushed through a fixed random map
-of each family. So the features carry what the picture contains, as a trained CNN's do, and only
-their statistics change from one family to the next. The fc7 family is calibrated on the real
+"content code" z, a sum over the objects of (fixed random vectors of the colour, the shape, the
+size and, strongest, the (colour, shape) pair) times a fixed random matrix of the object's place
+in a 3 x 3 grid, plus noise; then a fixed random map of each family. So the features carry what
+the picture contains and where, as a trained CNN's do, and only their statistics change from one
+family to the next. The pair and the place are bound to the object as in a real picture, which
+is what a bag of words cannot read ("a red circle on the left and a blue square" and "a blue
+circle on the left and a red square" have the same words) and a sentence model can. The fc7 family is calibrated on the real
 VGG-16 fc7 of the neuraltalk example (`tests/test_feature_families.py` checks it): about 70% zeros,
 positive entries with median ~1.4, 90th percentile ~2.8x and 99th ~4.8x the median.
 
-    make_family_world("/tmp/probs", "probs", n_images=400)    # dataset_shapes.json + vgg_feats.mat
+    make_family_world("/tmp/probs", "probs", n_images=600, dim=512)  # dataset_shapes.json, vgg_feats.mat
+    vsa-np make-shapes /tmp/probs --family probs                      # the same from the CLI
 """
 from __future__ import annotations
 
@@ -50,7 +54,8 @@ def _codebook(seed: int) -> dict:
             "shape": 0.5 * g.standard_normal((S, LATENT)),
             "size": 0.5 * g.standard_normal((Z, LATENT)),
             "pair": g.standard_normal((C, S, LATENT)),
-            "pos": 0.5 * g.standard_normal((3, 3, LATENT))}
+            "pos": np.eye(LATENT) + 0.6 * g.standard_normal((3, 3, LATENT, LATENT))
+            / np.sqrt(LATENT)}
 
 
 def content_codes(scenes: list, seed: int) -> np.ndarray:
@@ -64,8 +69,8 @@ def content_codes(scenes: list, seed: int) -> np.ndarray:
             c, s, k = colours.index(o["colour"]), shapes.index(o["shape"]), sizes.index(o["size"])
             px = min(int(3 * o["cx"] / IMAGE_SIZE), 2)
             py = min(int(3 * o["cy"] / IMAGE_SIZE), 2)
-            z[i] += (book["colour"][c] + book["shape"][s] + book["size"][k] + book["pair"][c, s]
-                     + book["pos"][py, px])
+            obj = book["colour"][c] + book["shape"][s] + book["size"][k] + book["pair"][c, s]
+            z[i] += obj @ book["pos"][py, px]      # what is where: the code depends on both
     return z
 
 
@@ -95,13 +100,16 @@ def class_logprobs(z: np.ndarray, seed: int, classes: int = N_CLASSES) -> np.nda
     half the mass (one or two large entries, the rest ~1e-4, as a CNN's softmax on photos)."""
     g = np.random.default_rng([seed, 0x50F7])
     zs = (z - z.mean(axis=0)) / np.sqrt(np.mean(z.var(axis=0)) + 1e-12)
-    logits = 4.5 * (zs @ g.standard_normal((LATENT, classes)) / np.sqrt(LATENT)) \
-        + g.standard_normal(classes)
+    # content, a prior per class, and what else is in a photo (background, pose, light): noise
+    # per image and class, half as strong as the content, so two pictures of the same objects do not
+    # get the same probabilities
+    logits = 4.0 * (zs @ g.standard_normal((LATENT, classes)) / np.sqrt(LATENT)) \
+        + g.standard_normal(classes) + 1.6 * g.standard_normal((len(z), classes))
     logits -= logits.max(axis=1, keepdims=True)
     return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
 
-def family_features(z: np.ndarray, family: str, seed: int, dim: int = 512) -> np.ndarray:
+def family_features(z: np.ndarray, family: str, seed: int, dim: int = 4096) -> np.ndarray:
     """(N, D) float32 features of `family` for content codes z (D = dim, or N_CLASSES for the
     probability families)."""
     if family not in FAMILIES:
@@ -122,8 +130,8 @@ def family_features(z: np.ndarray, family: str, seed: int, dim: int = 512) -> np
     return x.astype(np.float32)
 
 
-def make_family_world(out, family: str, n_images: int = 400, seed: int = 0,
-                      dim: int = 512) -> dict:
+def make_family_world(out, family: str, n_images: int = 1200, seed: int = 0,
+                      dim: int = 4096) -> dict:
     """Write a captions-and-features world of `family` into folder `out` (created; it must not
     hold a dataset already): dataset_shapes.json (the shapes world's captions and objects, split
     60 / 15 / 25%) and vgg_feats.mat. Returns {"images": {split: n}, "feature_dim": D}."""

@@ -37,6 +37,16 @@ def perplexity(model, source, enc, batch_size: int = 500) -> dict:
     return {"perplexity": math.exp(per_token), "nll_per_token": per_token, "tokens": tokens}
 
 
+def unigram_perplexity(vocab, enc) -> float:
+    """The perplexity of the best model that ignores the image and the context: every word at
+    its training frequency (END included, as `perplexity` counts it). An untrained generator
+    starts here (its output bias is the log frequencies); a model that stays here reads nothing."""
+    p = np.maximum(vocab.counts, 1) / np.maximum(vocab.counts, 1).sum()
+    valid = np.arange(enc.words.shape[1] + 1) <= enc.lengths[:, None]   # words, then END
+    targets = np.pad(enc.words, ((0, 0), (0, 1)))[valid]
+    return math.exp(-np.log(p[targets]).mean()) if targets.size else float("nan")
+
+
 def references(ds, split: str, images=None) -> dict:
     """{image index: [token list of every sentence]} for the images of `split` (or `images`)."""
     idx = ds.split_indices(split) if images is None else images

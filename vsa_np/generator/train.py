@@ -25,7 +25,8 @@ from vsa_np.backend import rng as make_rng
 from vsa_np.config import check_common, require
 from vsa_np.errors import DataError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.generator.evaluate import diversity_warning, nearest_neighbour_report
+from vsa_np.generator.evaluate import (diversity_warning, nearest_neighbour_report, perplexity,
+                                       unigram_perplexity)
 from vsa_np.generator.model import CaptionModel
 from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
 
@@ -134,7 +135,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests).
     `log` prints the warnings (default: stderr)."""
     from vsa_np.checkpoint import load_meta
-    from vsa_np.data import Vocab, caption_batch, load_dataset
+    from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
     from vsa_np.train_loop import RunDir, epoch_order, search_lr, step_seed
 
     log = log or (lambda *a: print(*a, file=sys.stderr))
@@ -163,11 +164,20 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
                  meta={"kind": "generator", "vocab": vocab.to_json(), "model": model.spec(),
                        "data": str(data), **({"lr_trials": trials} if trials else {})},
                  buffers=norm.buffers())
-    run.restore(model.params, opt)
+    resumed = run.restore(model.params, opt)
+    start = None
+    if not resumed and not cfg.from_alignments:
+        # the number to expect before any training: about the unigram perplexity (the output
+        # bias starts at the log word frequencies); far above it, the features are too large
+        val_enc = encode_split(ds, vocab, "val")
+        start = {"perplexity": perplexity(model, ds, val_enc)["perplexity"],
+                 "unigram": unigram_perplexity(vocab, val_enc)}
+        log(f"validation perplexity before training: {start['perplexity']:.2f} (unigram "
+            f"model: {start['unigram']:.2f})")
 
     S, B = len(enc.lengths), cfg.batch_size
     n_batches = math.ceil(S / B)
-    metrics, stopped, early, warned = None, False, False, False
+    metrics, stopped, early = None, False, False
     for epoch, b in run.batches(cfg.epochs, n_batches):
         order = epoch_order(S, cfg.seed, epoch)          # the same order again after a resume
         batch = caption_batch(source, enc, order[b * B:(b + 1) * B])
@@ -184,10 +194,6 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
             run.checkpoint(model.params, opt, metrics=metrics)
             if not run.quiet:
                 _print_eval(run, epoch, cfg, metrics)
-            warning = "diversity" in val and diversity_warning(val["diversity"])
-            if warning and not warned:         # once: it is in the log of every epoch anyway
-                log(f"epoch {epoch + 1}, validation: {warning}")
-                warned = True
             early = cfg.patience > 0 and epoch - _best_epoch(run) >= cfg.patience
             if early:
                 log(f"stopped early after epoch {epoch + 1}: the validation {cfg.best} has not "
@@ -195,19 +201,30 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
         if stopped or early:
             break
     run.close()
-    baseline = None
+    baseline, warnings = None, []
     if not cfg.from_alignments:
         baseline = nearest_neighbour_report(ds, "val", cfg.meteor, cfg.eval_images)
         baseline.pop("captions")
-    return {"out": str(out), "steps": run.step, "baseline_val": baseline, "epochs": run.epoch, "best": run.best,
-            "best_key": run.best_key, "best_step": run.best_step, "stopped_early": early,
-            "best_value": run.best, "lr": cfg.lr,
-            "train_seconds": round(run.elapsed(), 2), "last": metrics, "vocab_size": len(vocab)}
+        best = _best_eval(run)
+        warning = best and diversity_warning(best["val"]["diversity"], baseline["diversity"])
+        if warning:                 # the best checkpoint's captions on the validation images
+            log(f"best checkpoint, validation: {warning}")
+            warnings.append(warning)
+    return {"out": str(out), "steps": run.step, "epochs": run.epoch, "best": run.best,
+            "best_key": run.best_key, "best_step": run.best_step, "best_value": run.best,
+            "stopped_early": early, "lr": cfg.lr, "train_seconds": round(run.elapsed(), 2),
+            "last": metrics, "vocab_size": len(vocab), "baseline_val": baseline, "start": start,
+            "warnings": warnings}
 
 
 def _best_epoch(run) -> int:
     """The epoch of the best checkpoint so far (from the run's evaluation log)."""
-    return next(e["epoch"] for e in run.log["eval"] if e["step"] == run.best_step)
+    return _best_eval(run)["epoch"]
+
+
+def _best_eval(run) -> dict | None:
+    """The evaluation log entry of the best checkpoint so far."""
+    return next((e for e in run.log["eval"] if e["step"] == run.best_step), None)
 
 
 def _print_eval(run, epoch, cfg, metrics):
