@@ -86,10 +86,10 @@ def alignment_config():
     the regions of the shapes world, small sizes."""
     from vsa_np.alignment.train import AlignConfig
 
-    # Dropout 0.2, lr 3e-4 and the whitening of 64 directions as the demo (feature_norm.py: on
+    # Dropout 0.2, lr 1e-3 and the whitening of 64 directions as the demo (feature_norm.py: on
     # the shapes world's regions, shape and size sit in weak directions of the features).
     return AlignConfig(regions=True, epochs=8 if QUICK else 12, batch_size=50, embed=64,
-                       hidden=64, word_dim=32, lr=3e-4, dropout=0.2, whiten=64, seed=0)
+                       hidden=64, word_dim=32, lr=1e-3, dropout=0.2, whiten=64, seed=0)
 
 
 def _trained(kind: str, world: Path, cfg, train) -> Path:

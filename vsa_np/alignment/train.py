@@ -33,10 +33,12 @@ from vsa_np.train_loop import RunDir, search_lr, step_seed
 @dataclass
 class AlignConfig:
     """Defaults: the paper's sizes (h = 1000, BRNN 500, 300-d words, batch 100, momentum 0.9,
-    clipping at 5); learning rate, weight decay and dropout chosen on the shapes world. The CNN
-    features are centred and their top 64 principal directions whitened before Eq. 1 (a fixed,
-    invertible change of coordinates, whitening.py): without it SGD learns the dominant feature
-    directions (colour) and hardly the weak ones (shape, size)."""
+    clipping at 5). The CNN features are centred and scaled to unit length on average before
+    Eq. 1, and the first scores rescaled to std 0.3 (feature_norm.py, model.scale_initial_scores):
+    with that, the learning rate, weight decay and dropout below train on every feature family of
+    `vsa_np.data.feature_families` (fc7-like, class probabilities and their logarithms, z-scored,
+    L2-normalised, scaled by 1e-3 or 1e3) as well as on the shapes world. `--whiten 64` whitens
+    the top principal directions too (the demo does, for the shapes world's region features)."""
     regions: bool = field(default=False, metadata={
         "help": "use the region features (regions.npz; Sec. 3.1.1) instead of the whole image"})
     score: Literal["eq8", "eq7"] = field(default="eq8", metadata={
@@ -50,7 +52,8 @@ class AlignConfig:
         "help": "keep training words seen at least this often"})
     word_vectors: str = field(default="", metadata={
         "help": "optional word2vec/GloVe text file to initialise the word vectors from"})
-    lr: float = field(default=3e-4, metadata={"help": "learning rate (loss is per pair)"})
+    lr: float = field(default=1e-3, metadata={
+        "help": "learning rate (the loss is per pair, the features of unit length on average)"})
     lr_grid: tuple[float, ...] = field(default=(), metadata={
         "help": "learning rates to try in short trials before training, the best on validation "
                 "wins (what --lr auto sets; empty: train with --lr)"})
