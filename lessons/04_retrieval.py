@@ -164,8 +164,10 @@ save(fig, FIG, "test_size_and_offsets")
 # Now the real thing on the shapes world (lesson 00): the model of lessons 02-03 (Eq. 1-9), trained
 # as Sec. 3.3 says: SGD with momentum 0.9 on mini-batches of image-sentence pairs (distinct images
 # per batch), gradients clipped elementwise at 5 ("important"), weight decay. One training step is
-# the four lines in the loop below, exactly what the library's trainer does at every step
-# (`vsa_np.alignment.train`, `vsa-np train-align`, which adds checkpoints, a log and resuming).
+# the four lines in the loop below, the step the library's trainer takes (`vsa_np.alignment.train`,
+# `vsa-np train-align`), which adds checkpoints, a log, resuming, dropout, and, before the first
+# step, a normalisation of the features and a rescaling of the first scores: the last section of
+# this lesson shows why.
 # After every epoch, the validation images and sentences are scored against each other (Eq. 8
 # for every pair) and ranked.
 
@@ -238,37 +240,94 @@ fig.colorbar(im, ax=axes[2], shrink=0.8)
 save(fig, FIG, "alignment_training")
 
 # %% [markdown]
-# ## What the trainer adds: centred and whitened features
+# ## What the trainer adds: normalised features and a rescaled start
 #
-# The loop above feeds the raw CNN features to Eq. 1. The library's trainer (`vsa-np train-align`)
-# changes their coordinates first, twice, without leaving the model family of Eq. 1:
+# The loop above feeds the shapes world's raw features to Eq. 1 with a learning rate chosen for
+# them. Users bring other features: VGG fc7 (ReLU outputs, ~70% zeros, norms near 80), a
+# classifier's softmax (1000 entries summing to 1), their logarithms, z-scored or L2-normalised
+# vectors. Their sizes differ by orders of magnitude, and two things in the model scale with them:
 #
-# - **centring**, `x - mu` with mu the mean training feature: ReLU features are all >= 0 with a
-#   large common mean, which makes one huge common direction in the gradient of W_m;
-# - **whitening** (`vsa_np/alignment/whitening.py`), `x' = Z (x - mu)`: the top k principal
-#   directions (U_k, variances lam_i) are scaled to unit variance, and the rest alike by their
-#   mean variance t, `Z = U_k diag(1/sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(t + eps)`.
+# - the first scores. Eq. 8 sums over the words the dot products of two h-dimensional vectors,
+#   so at the He scales they are tens to thousands, while Eq. 9's margin is 1. Every hinge is
+#   then far from its kink, the first gradients are huge, and within a few SGD steps the ReLUs
+#   of Eq. 6 die: all scores equal, loss stuck at exactly 2(B-1) per pair (a "collapsed" run);
+# - the step size. An SGD step on W_m changes v = x W_m by -lr |x|^2 dv: a feature vector 1000
+#   times longer moves v a million times further for the same learning rate.
 #
-# Why whitening matters: gradient descent on a linear map learns each principal direction of its
-# input at a speed proportional to that direction's variance. The spectrum of the centred region
-# features is very steep (below): the first direction alone holds most of the variance. What
-# tells a colour apart sits in the strong directions and is learned in a few epochs; what tells a
-# circle from a square, or small from large, sits in weak ones, and without whitening those words
-# keep scores near 0 and their best region is the whole image. On the default shapes world
-# (`vsa-np demo`) whitening takes the object words the MRF puts on their true region from 78%
-# (centred features only, at the learning rate that trains them best, 1e-4) to 95-97% (two runs
-# with different dropout masks: 97.0% and 94.7%)
-# (`vsa-np train-align DATA --regions --whiten 0` trains without it).
+# So the trainer (`vsa_np/feature_norm.py`, not in the paper) first maps the features with a
+# fixed linear map fitted on the training split and saved in the checkpoint, x' = (x - mu) / c,
+# which centres them and gives them unit length on average (`--whiten K` also whitens the top K
+# principal directions, below). Then it rescales the initial W_m and W_d so that the scores of
+# the first training batch have standard deviation 0.3 (`model.scale_initial_scores`): the first
+# loss is then about 2(B-1) per pair, the value for random embeddings, with every hinge active.
+# Both are changes of coordinates or of initial values: the model family is still Eq. 1-9.
 #
-# Z is fixed and invertible (and symmetric), so `v = W_m Z (x - mu) + b_m` is still Eq. 1 on the raw
-# features, with the matrix Z W_m and the bias b_m - mu Z W_m: only the coordinates SGD works in have
-# changed. The check below computes v both ways.
+# The numbers to expect, on three feature families of the same captions
+# (`vsa_np/data/feature_families.py`, `vsa-np make-shapes DIR --family NAME`):
+
+# %%
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from vsa_np.alignment.model import scale_initial_scores  # noqa: E402
+from vsa_np.alignment.train import AlignConfig, build_model, fit_norm  # noqa: E402
+from vsa_np.data.feature_families import make_family_world  # noqa: E402
+
+B = 50
+tmp = Path(tempfile.mkdtemp(prefix="lesson04-"))
+print(f"first loss per pair (2(B-1) = {2 * (B - 1)}): raw features and He scales, normalised "
+      f"features, normalised and rescaled")
+print(f"{'family':<10}{'raw |x|':>10}{'normalised |x|':>16}{'raw':>12}{'normalised':>12}"
+      f"{'rescaled':>10}")
+for family in ("fc7", "probs", "fc7_large"):
+    make_family_world(tmp / family, family, n_images=200, seed=0, dim=256)
+    fds = load_dataset(tmp / family)
+    fcfg = AlignConfig(embed=64, hidden=64, word_dim=32)
+    fvocab = Vocab.build(fds.sentences_of("train")[1])
+    fnorm = fit_norm(fds, fcfg)
+    raw = np.linalg.norm(fds.feats, axis=1).mean()
+    normed = np.linalg.norm(fnorm(fds.feats.astype(np.float64)), axis=1).mean()
+    first = next(iter(ranking_batches(fds, fvocab, "train", batch_size=B, rng=0, regions=False)))
+    loss_raw = float(build_model(fcfg, len(fvocab), fds.feature_dim).loss(first)[0])
+    fmodel = build_model(fcfg, len(fvocab), fds.feature_dim, norm=fnorm)
+    loss_he = float(fmodel.loss(first)[0])
+    scale_initial_scores(fmodel, first, 0.3)
+    loss_scaled = float(fmodel.loss(first)[0])
+    print(f"{family:<10}{raw:10.3g}{normed:16.3g}{loss_raw:12.4g}{loss_he:12.1f}"
+          f"{loss_scaled:10.1f}")
+    assert abs(loss_scaled / (2 * (B - 1)) - 1) < 0.1
+
+# %% [markdown]
+# Raw fc7 starts near 1000 per pair and fc7 x 1e3 near a million (with the defaults before this
+# normalisation, both collapsed within an epoch); fc7 x 1e-3 would start with tiny scores and
+# SGD steps on W_m a million times smaller. Normalised, every family starts near 100; rescaled,
+# at 2(B-1), and
+# the same learning rate trains them all (`tests/test_family_training.py` trains each family
+# with the defaults and checks it against the bag-of-words baseline).
+#
+# Whitening. Gradient descent on a linear map learns each principal direction of its input at a
+# speed proportional to that direction's variance. The spectrum of the shapes world's centred
+# region features is very steep (below): what tells a colour apart sits in the strong directions
+# and is learned in a few epochs; what tells a circle from a square, or small from large, sits in
+# weak ones. `--whiten 64` scales the top 64 principal directions (U_k, variances lam_i) to unit
+# variance and every other direction by the gain of the 64th, so no direction the data hardly
+# uses is amplified more than the weakest whitened one, then applies the same unit-length scale c:
+# `Z = (U_k diag(1/sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(lam_k + eps)) / c`. The demo
+# uses it for the region features (with it the MRF puts 97-100% of the object words on their
+# true region); on whole-image features of the other families it did not help, so the trainer's
+# default is `--whiten 0`.
+#
+# Z is fixed, invertible and symmetric, so `v = (x - mu) Z W_m + b_m` (row vectors, as the code
+# writes it) is still Eq. 1 on the raw features, with the matrix Z W_m and the bias
+# b_m - mu Z W_m. What changes is the coordinates SGD works in, and with them what dropout and
+# weight decay act on (they see x', not x). The check below computes v both ways.
 
 # %%
 from vsa_np.backend import to_host  # noqa: E402
 from vsa_np.feature_norm import fit_on_split  # noqa: E402
 
-norm = fit_on_split(ds.region_feats, ds.split_indices("train"), ds.n_regions, whiten=64)
+norm = fit_on_split(ds.region_feats, ds.split_indices("train"), ds.n_regions, whiten=64,
+                    sq_norm=1.0)
 mu = norm.mean
 n_img = ds.split_indices("train")[:200]
 n_reg = ds.n_regions[n_img]
@@ -288,7 +347,7 @@ W_m, b_m = to_host(m_w.params["W_m"]), to_host(m_w.params["b_m"])
 v_trainer = to_host(m_w.embed_regions(X[None])[0])
 v_eq1 = X @ (Z @ W_m) + (b_m - mu @ Z @ W_m)
 assert np.allclose(v_trainer, v_eq1, atol=1e-8)
-print("whitened model == Eq. 1 with W = Z W_m on the raw features:",
+print("normalised model == Eq. 1 with W = Z W_m on the raw features:",
       f"max difference {np.abs(v_trainer - v_eq1).max():.1e}")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))

@@ -92,13 +92,17 @@ def test_beam_size_one_equals_greedy():
     np.testing.assert_allclose(np.array(g.logprob), np.array(b.logprob), rtol=1e-6)
 
 
-def test_beam_best_never_below_greedy():
+def test_beam_best_is_almost_never_below_greedy():
+    """Not a theorem: the greedy prefix can fall out of the beam (seven other prefixes outscore
+    it at some step) and the beam then ends lower. It is rare: at most a few images in 50, and
+    the beam is better on average and strictly better somewhere."""
     for seed in range(3):
         model = trained_like(seed)
         feats = np.random.default_rng(seed).standard_normal((50, model.D)).astype(np.float32)
         g = np.array(greedy(model, feats, max_len=12).logprob)[:, 0]
         b = np.array(beam_search(model, feats, beam=7, max_len=12).logprob)[:, 0]
-        assert np.all(b >= g - 1e-4)
+        assert (b >= g - 1e-4).mean() >= 0.9
+        assert b.mean() > g.mean()
         assert np.any(b > g + 1e-3)  # and the beam does find better captions
 
 
