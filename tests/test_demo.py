@@ -15,7 +15,7 @@ def test_demo_tiny_end_to_end(tmp_path):
                  "alignment_0.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert set(saved["retrieval"]) == {"eq8", "eq7"}
+    assert set(saved["retrieval"]) == {"eq8", "eq7", "baseline"}
     for kind in ("eq8", "eq7"):
         for d in ("annotation", "search"):
             m = saved["retrieval"][kind][d]

@@ -111,6 +111,7 @@ def _alignment_figures(out: Path, model, ds, vocab, beta: float, n: int) -> list
 def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> dict:
     """Run every step into folder `out`; returns the results dict the report is made from."""
     from vsa_np.alignment.alignment_eval import alignment_report
+    from vsa_np.alignment.baseline import baseline_report
     from vsa_np.alignment.evaluate import evaluate_retrieval
     from vsa_np.alignment.model import load_alignment
     from vsa_np.alignment.train import AlignConfig, train_alignment
@@ -151,6 +152,8 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
         model.training = False
         retrieval[kind] = evaluate_retrieval(model, ds, vocab, "test", regions=True)
         log(f"   {kind}: test retrieval {json.dumps(retrieval[kind])}")
+    retrieval["baseline"] = baseline_report(ds, "test")
+    log(f"   bag-of-words baseline: test retrieval {json.dumps(retrieval['baseline'])}")
     seconds["alignment"] = time.perf_counter() - t
 
     t = step("3/5 align test sentences with the MRF (Eq. 10-12)")

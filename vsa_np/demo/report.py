@@ -55,11 +55,25 @@ def _retrieval_rows(res):
         m = res["retrieval"].get(kind)
         if m:
             rows.append([f"vsa-np, shapes world ({label})"] + _pct(m))
+    if res["retrieval"].get("baseline"):
+        rows.append(["bag-of-words ridge regression to the image feature (baseline, same "
+                     "split)"] + _pct(res["retrieval"]["baseline"]))
     for kind, label in (("eq8", "paper, Flickr8K (BRNN, Eq. 8)"),
                         ("eq7", "paper, Flickr8K (DeFrag, Eq. 7)")):
         p = PAPER_RETRIEVAL[kind]
         rows.append([label] + _pct(p))
     return rows
+
+
+def _diversity_table(gen: dict) -> str:
+    rows = []
+    for key, label in (("model", "vsa-np multimodal RNN"),
+                       ("nearest_neighbour", "nearest-neighbour baseline")):
+        d = gen.get(key, {}).get("diversity")
+        if d:
+            rows.append([label] + [f"{100 * d[k]:.0f}%"
+                                   for k in ("distinct", "most_common", "in_training")])
+    return _table(["captions", "distinct", "most frequent", "in the training set"], rows)
 
 
 def to_markdown(res: dict) -> str:
@@ -91,6 +105,11 @@ def to_markdown(res: dict) -> str:
                     ["paper, Flickr8K (VGG-16)"] + [PAPER_GENERATION.get(k) for k in GEN_KEYS]]),
             "", f"Test perplexity of the model (per word, END included): "
             f"{_fmt(res['generation']['model'].get('perplexity'), 2)}.", "",
+            "What the captions say, not only how they score: the share of test images with a "
+            "caption of their own (a model that ignores the image writes one caption for "
+            "all), the share of images given the most frequent caption, and the share of "
+            "captions copied verbatim from the training sentences (the paper: 60% at beam 7).",
+            "", _diversity_table(res["generation"]), "",
             "Captions of the first test images: [captions.html](captions.html).", "",
             "## Region-level generation (Sec. 4.3, Table 3)", "",
             "BLEU on the ground-truth region phrases of the test images.", "",
