@@ -222,6 +222,12 @@ class RunDir:
         p = self.last_path.with_suffix(".npz")
         return p if p.exists() else None
 
+    def kept(self) -> str:
+        """What a stopped run leaves behind, for its message."""
+        last = self._last_written()
+        return (f"the last good checkpoint is {last}" if last
+                else "no checkpoint had been written yet")
+
     def elapsed(self) -> float:
         """Training seconds so far, including earlier segments of a resumed run."""
         return self.train_time + time.perf_counter() - self._t0

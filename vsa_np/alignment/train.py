@@ -67,7 +67,8 @@ class AlignConfig:
                 "--no-center-features only rescales the raw features"})
     whiten: int = field(default=0, metadata={
         "help": "whiten the top this many principal directions of the CNN features before "
-                "Eq. 1 (see feature_norm.py; 0: scale them to unit variance on average)"})
+                "Eq. 1 (see feature_norm.py); either way they are then scaled to unit length "
+                "on average"})
     whiten_eps: float = field(default=1e-3, metadata={
         "help": "whitening regulariser, relative to the largest feature variance"})
     init_scale: float = field(default=0.3, metadata={
@@ -166,8 +167,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     def validate():
         # an update can overflow although the loss before it was finite: never save that
         diverged = TrainingError(f"the model diverged at step {run.step} (NaN/inf parameters or "
-                                 f"scores); stopped, the last good checkpoint is kept in {out}. "
-                                 f"Try a smaller learning rate or stronger clipping.")
+                                 f"scores); stopped, {run.kept()}. Try a smaller learning rate "
+                                 f"or stronger clipping.")
         if not all(bool(xp.isfinite(p).all()) for p in model.params.values()):
             raise diverged
         model.training = False
@@ -183,8 +184,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
             raise TrainingError(
                 f"the model collapsed at step {run.step}: every validation score is the same "
                 f"(the ReLUs of Eq. 6 or of the regions are dead, the loss sits at 2(B-1) per "
-                f"pair); stopped, the last good checkpoint is kept in {out}. Try a smaller "
-                f"--lr (or --lr auto), or --init-scale 0.3 if you turned it off")
+                f"pair); stopped, {run.kept()}. Try a smaller --lr (or --lr auto), or "
+                f"--init-scale 0.3 if you turned it off")
         if epoch < 1:
             return
         if metrics["rsum"] <= 2 * chance_rsum(n_val) and "chance" not in warnings:

@@ -32,29 +32,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from vsa_np.data.shapes import make_shapes
-
     if args.family:
         from vsa_np.data.feature_families import make_family_world
 
         summary = make_family_world(args.out, args.family, args.images, args.seed,
                                     args.feature_dim)
-        if args.json:
-            print(json.dumps(summary, indent=2))
-        else:
-            im = summary["images"]
-            print(f"wrote {args.out}: {sum(im.values())} images (train {im['train']}, val "
-                  f"{im['val']}, test {im['test']}), {args.family} features of dimension "
-                  f"{summary['feature_dim']}")
-        return 0
-    summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
-                          progress=not (args.quiet or args.json))
+        what = f"{args.family} features of dimension {summary['feature_dim']}"
+    else:
+        from vsa_np.data.shapes import make_shapes
+
+        summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
+                              progress=not (args.quiet or args.json))
+        what = (f"{summary['sentences']} sentences, {summary['bytes'] / 2**20:.1f} MiB in "
+                f"{summary['seconds']:.1f} s")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         im = summary["images"]
         print(f"wrote {args.out}: {sum(im.values())} images (train {im['train']}, val "
-              f"{im['val']}, test {im['test']}), {summary['sentences']} sentences, "
-              f"{summary['bytes'] / 2**20:.1f} MiB in {summary['seconds']:.1f} s")
+              f"{im['val']}, test {im['test']}), {what}")
         print(f"next: vsa-np data-info {args.out}")
     return 0
