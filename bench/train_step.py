@@ -8,7 +8,7 @@ update (SGD with momentum 0.9 for the alignment model, RMSprop for the generator
     whole image only), h = 1000, BRNN hidden 500, 300-d words, vocabulary 2,538, sentences with
     real Flickr8K training caption lengths (a fixed random draw of 100), no dropout; Eq. 1 on the
     raw features, and again (`align_R20_whiten64`) with the trainer's centring and whitening of
-    64 directions before it (whitening.py), the step `vsa-np train-align` takes.
+    64 directions before it (feature_norm.py), the step `vsa-np train-align --whiten 64` takes.
   generator (Sec. 3.2): batch 100, 4096-d image feature, hidden 512, 256-d words (CaptionModel's
     default), vocabulary 2,538, real caption lengths (+1 for END), dropout 0.5 (GenConfig's).
 
@@ -67,7 +67,7 @@ def align_flops(sz: dict, R: int, lengths, whiten: int = 0) -> int:
     W = int(lengths.sum())
     n0 = len(lengths)                 # rows without a previous state, per direction
     BR = B * R
-    fwd = (2 * 2 * BR * D * whiten    # the whitening of whitening.py: (x U_k) ..., ... U_k^T
+    fwd = (2 * 2 * BR * D * whiten    # the whitening of feature_norm.py: (x U_k) ..., ... U_k^T
            + 2 * BR * D * M           # Eq. 1
            + 2 * W * E * H            # Eq. 3
            + 2 * 2 * (W - n0) * H * H  # Eq. 4, 5
