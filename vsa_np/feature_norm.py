@@ -55,9 +55,6 @@ import numpy
 from vsa_np.backend import to_device, to_host
 from vsa_np.data.features import feature_rows
 
-BUFFER_NAMES = ("norm_mean", "norm_basis", "norm_scale", "norm_rest")
-
-
 @dataclass
 class FeatureNorm:
     """x' = rest * (x - mean) + (((x - mean) @ basis) * (scale - rest)) @ basis.T

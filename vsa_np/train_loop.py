@@ -218,6 +218,10 @@ class RunDir:
                 self._bar.set_postfix(loss=f"{value:.4g}", refresh=False)
         return value
 
+    def best_eval(self) -> dict | None:
+        """The evaluation log entry of the best checkpoint so far (None before the first)."""
+        return next((e for e in self.log["eval"] if e["step"] == self.best_step), None)
+
     def _last_written(self):
         p = self.last_path.with_suffix(".npz")
         return p if p.exists() else None

@@ -26,11 +26,11 @@ LAMBDAS = (0.1, 1.0, 10.0, 100.0)
 def bag_of_words(token_lists, vocab: Vocab) -> numpy.ndarray:
     """(S, V) float64 word counts of each sentence (out-of-vocabulary words dropped), each row
     divided by its norm (an empty row stays 0)."""
-    B = numpy.zeros((len(token_lists), len(vocab)))
-    for i, tokens in enumerate(token_lists):
-        numpy.add.at(B[i], vocab.encode(tokens), 1.0)
-    norm = numpy.linalg.norm(B, axis=1, keepdims=True)
-    return B / numpy.where(norm > 0, norm, 1.0)
+    ids = [vocab.encode(tokens) for tokens in token_lists]
+    rows = numpy.repeat(numpy.arange(len(ids)), [len(i) for i in ids])
+    B = numpy.zeros((len(ids), len(vocab)))
+    numpy.add.at(B, (rows, numpy.concatenate(ids or [[]]).astype(numpy.int64)), 1.0)
+    return _unit_rows(B)
 
 
 def _unit_rows(X: numpy.ndarray) -> numpy.ndarray:
@@ -45,17 +45,11 @@ class RidgeBaseline:
     def __init__(self, ds, threshold: int = 5, lambdas=LAMBDAS):
         ds.require_features()
         self.ds = ds
-        _, tokens, _ = ds.sentences_of("train")
-        self.vocab = Vocab.build(tokens, threshold=threshold)
-        train = ds.split_indices("train")
-        X = numpy.concatenate(list(feature_rows(ds.feats, train)))
+        self.vocab = Vocab.build(ds.sentences_of("train")[1], threshold=threshold)
+        X, B, sent_to_image = self._split("train")
         self.mean = X.mean(axis=0)
         self.scale = 1.0 / max(float(numpy.sqrt(((X - self.mean) ** 2).mean())), 1e-30)
-        img, tokens, _ = ds.sentences_of("train")
-        position = numpy.full(len(ds.images), -1)
-        position[train] = numpy.arange(len(train))
-        B = bag_of_words(tokens, self.vocab)
-        Y = (X[position[img]] - self.mean) * self.scale
+        Y = (X[sent_to_image] - self.mean) * self.scale
         self._gram, self._cross = B.T @ B, B.T @ Y
         self.table = {}
         if len(ds.split_indices("val")) > 0 and len(lambdas) > 1:
@@ -67,19 +61,24 @@ class RidgeBaseline:
             self.lam = lambdas[len(lambdas) // 2]
         self.W = self._solve(self.lam)
 
+    def _split(self, split: str):
+        """(X (N, D) the raw features of the split's images, B (L, V) its sentences' bags of
+        words, sent_to_image (L,) the row of X of each sentence)."""
+        images = self.ds.split_indices(split)
+        img, tokens, _ = self.ds.sentences_of(split)
+        position = numpy.full(len(self.ds.images), -1)
+        position[images] = numpy.arange(len(images))
+        X = numpy.concatenate(list(feature_rows(self.ds.feats, images)))
+        return X, bag_of_words(tokens, self.vocab), position[img]
+
     def _solve(self, lam: float) -> numpy.ndarray:
         V = self._gram.shape[0]
         return numpy.linalg.solve(self._gram + lam * numpy.eye(V), self._cross)
 
     def scores(self, split: str):
         """-> (S (N, L) cosine scores, sent_to_image (L,)) for every image and sentence of split."""
-        images = self.ds.split_indices(split)
-        img, tokens, _ = self.ds.sentences_of(split)
-        position = numpy.full(len(self.ds.images), -1)
-        position[images] = numpy.arange(len(images))
-        Y = (numpy.concatenate(list(feature_rows(self.ds.feats, images))) - self.mean) * self.scale
-        pred = bag_of_words(tokens, self.vocab) @ self.W
-        return _unit_rows(Y) @ _unit_rows(pred).T, position[img]
+        X, B, sent_to_image = self._split(split)
+        return _unit_rows((X - self.mean) * self.scale) @ _unit_rows(B @ self.W).T, sent_to_image
 
     def metrics(self, split: str) -> dict:
         """{"annotation": {R@1, R@5, R@10, med_r}, "search": {...}, "rsum"} on `split`."""

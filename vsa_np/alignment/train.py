@@ -214,7 +214,7 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
                 check(metrics, epoch)
                 run.checkpoint(model.params, opt, metrics)
     run.close()
-    best_val = next((e for e in reversed(run.log["eval"]) if e["step"] == run.best_step), None)
+    best_val = run.best_eval()
     return {"steps": run.step, "seconds": round(time.perf_counter() - t0, 2),
             "train_time": round(run.elapsed(), 2), "best_rsum": run.best, "best_value": run.best,
             "lr": cfg.lr,

@@ -2,8 +2,8 @@
 trained alignment model, as in the paper's Table 1 (R@1, R@5, R@10 in percent and the median
 rank, for image annotation and image search), on every image of the split with all its
 sentences, beside the bag-of-words ridge baseline fitted on the training split
-(`vsa_np.alignment.baseline`) on the same images and sentences. On a dataset with ground-truth alignments (the shapes world's alignments.json) and a
-region model, also the alignment accuracy on object words: naive arg-max vs. the MRF with beta
+(`vsa_np.alignment.baseline`) on the same images and sentences. On a dataset with ground-truth
+alignments (the shapes world's alignments.json) and a region model, also the alignment accuracy on object words: naive arg-max vs. the MRF with beta
 chosen on val (see `vsa_np.alignment.alignment_eval`)."""
 from __future__ import annotations
 

@@ -194,7 +194,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
             run.checkpoint(model.params, opt, metrics=metrics)
             if not run.quiet:
                 _print_eval(run, epoch, cfg, metrics)
-            early = cfg.patience > 0 and epoch - _best_epoch(run) >= cfg.patience
+            early = cfg.patience > 0 and epoch - run.best_eval()["epoch"] >= cfg.patience
             if early:
                 log(f"stopped early after epoch {epoch + 1}: the validation {cfg.best} has not "
                     f"improved for {cfg.patience} epochs (best at step {run.best_step})")
@@ -205,7 +205,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     if not cfg.from_alignments:
         baseline = nearest_neighbour_report(ds, "val", cfg.meteor, cfg.eval_images)
         baseline.pop("captions")
-        best = _best_eval(run)
+        best = run.best_eval()
         warning = best and diversity_warning(best["val"]["diversity"], baseline["diversity"])
         if warning:                 # the best checkpoint's captions on the validation images
             log(f"best checkpoint, validation: {warning}")
@@ -215,16 +215,6 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
             "stopped_early": early, "lr": cfg.lr, "train_seconds": round(run.elapsed(), 2),
             "last": metrics, "vocab_size": len(vocab), "baseline_val": baseline, "start": start,
             "warnings": warnings}
-
-
-def _best_epoch(run) -> int:
-    """The epoch of the best checkpoint so far (from the run's evaluation log)."""
-    return _best_eval(run)["epoch"]
-
-
-def _best_eval(run) -> dict | None:
-    """The evaluation log entry of the best checkpoint so far."""
-    return next((e for e in run.log["eval"] if e["step"] == run.best_step), None)
 
 
 def _print_eval(run, epoch, cfg, metrics):
