@@ -157,3 +157,72 @@ def test_temporal_softmax_loss_matches_loop():
     big = xp.asarray(np.full((1, 1, 3), 1e4))
     assert np.isfinite(float(host(L.temporal_softmax_loss(big, xp.zeros((1, 1), int),
                                                           xp.ones((1, 1), bool))[0])))
+
+
+# ---------------------------------------------------------------- convolution and pooling
+
+def _conv_naive(x, w, b, stride, pad):
+    N, H, W, C = x.shape
+    k, F = w.shape[0], w.shape[3]
+    xpad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    Ho, Wo = (H + 2 * pad - k) // stride + 1, (W + 2 * pad - k) // stride + 1
+    out = np.zeros((N, Ho, Wo, F))
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for f in range(F):
+                    win = xpad[n, i * stride:i * stride + k, j * stride:j * stride + k]
+                    out[n, i, j, f] = (win * w[..., f]).sum() + b[f]
+    return out
+
+
+@pytest.mark.parametrize("stride,pad,k", [(1, 0, 3), (1, 1, 3), (2, 2, 5), (3, 1, 2)])
+def test_conv_matches_naive_loop(stride, pad, k):
+    g = np.random.default_rng(stride * 10 + pad)
+    x, w, b = g.standard_normal((2, 7, 8, 3)), g.standard_normal((k, k, 3, 4)), g.standard_normal(4)
+    out, cache = L.conv_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride, pad)
+    np.testing.assert_allclose(host(out), _conv_naive(x, w, b, stride, pad), atol=1e-12)
+    # backward against the naive forward's exact linearity: d<out, dout>/dx, one entry by hand
+    dout = g.standard_normal(out.shape)
+    dx, dw, db = (host(a) for a in L.conv_backward(xp.asarray(dout), cache))
+    e = np.zeros_like(x)
+    e[1, 3, 4, 2] = 1.0
+    lin = (_conv_naive(e, w, np.zeros(4), stride, pad) * dout).sum()
+    assert dx[1, 3, 4, 2] == pytest.approx(lin, abs=1e-12)
+    assert db == pytest.approx(dout.sum(axis=(0, 1, 2)))
+    assert dx.shape == x.shape and dw.shape == w.shape
+
+
+def test_conv_rejects_mismatched_filters():
+    with pytest.raises(ValueError, match="do not match"):
+        L.conv_forward(xp.zeros((1, 4, 4, 3)), xp.zeros((3, 3, 2, 5)), xp.zeros(5))
+
+
+def test_maxpool_matches_naive_loop_and_routes_to_first_max():
+    g = np.random.default_rng(1)
+    x = g.standard_normal((2, 5, 6, 3))            # 5 rows: the last one is dropped
+    out, cache = L.maxpool_forward(xp.asarray(x), 2)
+    ref = np.array([[[[x[n, 2 * i:2 * i + 2, 2 * j:2 * j + 2, c].max() for c in range(3)]
+                      for j in range(3)] for i in range(2)] for n in range(2)])
+    np.testing.assert_array_equal(host(out), ref)
+    dx = host(L.maxpool_backward(xp.ones(out.shape), cache))
+    assert dx.sum() == out.size and (dx[:, 4] == 0).all()
+    tie = xp.zeros((1, 2, 2, 1))                   # four equal values: only the first gets it
+    _, c = L.maxpool_forward(tie, 2)
+    assert host(L.maxpool_backward(xp.ones((1, 1, 1, 1)), c))[0, :, :, 0].tolist() == [[1, 0],
+                                                                                        [0, 0]]
+
+
+def test_global_pools_match_loops():
+    g = np.random.default_rng(2)
+    x = g.standard_normal((2, 3, 4, 5))
+    mx, cmax = L.global_maxpool_forward(xp.asarray(x))
+    av, cavg = L.global_avgpool_forward(xp.asarray(x))
+    for n in range(2):
+        for c in range(5):
+            assert host(mx)[n, c] == x[n, :, :, c].max()
+            assert host(av)[n, c] == pytest.approx(x[n, :, :, c].mean())
+    dmax = host(L.global_maxpool_backward(xp.ones((2, 5)), cmax))
+    assert (dmax.sum(axis=(1, 2)) == 1).all() and dmax[x == x.max(axis=(1, 2), keepdims=True)].all()
+    davg = host(L.global_avgpool_backward(xp.ones((2, 5)), cavg))
+    np.testing.assert_allclose(davg, 1 / 12)

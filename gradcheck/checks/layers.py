@@ -180,7 +180,69 @@ def check_temporal_softmax():
     return [compare("temporal_softmax_loss", "x", f, x, dx)]
 
 
+def _distinct(g, *shape, gap=0.01):
+    """Values at least `gap` apart (a shuffled ramp plus a little noise): no two entries of a
+    pooling window tie, so a perturbation of 1e-5 never moves the arg-max (away from kinks)."""
+    n = int(np.prod(shape))
+    ramp = (np.random.default_rng(int(g.integers(2**31))).permutation(n) - n / 2) * 3 * gap
+    return xp.asarray(ramp.reshape(shape) + np.random.default_rng(n).uniform(-gap, gap, shape))
+
+
+def _check_conv(name, seed, x_shape, k, F, stride, pad):
+    g = make_rng(seed)
+    x, w, b = _randn(g, *x_shape), _randn(g, k, k, x_shape[-1], F), _randn(g, F)
+    out, cache = L.conv_forward(x, w, b, stride, pad)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.conv_forward(x, w, b, stride, pad)[0]  # noqa: E731
+    return _rows(name, f, {"x": x, "w": w, "b": b}, L.conv_backward(dout, cache), dout)
+
+
+@register("conv")
+def check_conv():
+    """3 x 3, stride 1, padding 1 (the size-keeping convolution of VGG)."""
+    return _check_conv("conv", 12, (2, 5, 6, 3), 3, 4, 1, 1)
+
+
+@register("conv_stride")
+def check_conv_stride():
+    """5 x 5, stride 2, padding 2, on an odd size (windows that skip pixels and padding)."""
+    return _check_conv("conv_stride", 13, (2, 7, 9, 2), 5, 3, 2, 2)
+
+
+@register("maxpool")
+def check_maxpool():
+    g = make_rng(14)
+    x = _distinct(g, 2, 5, 4, 3)          # an odd height: the last row is dropped
+    out, cache = L.maxpool_forward(x, 2)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.maxpool_forward(x, 2)[0]  # noqa: E731
+    return [compare("maxpool", "x", f, x, L.maxpool_backward(dout, cache), df=dout)]
+
+
+@register("global_maxpool")
+def check_global_maxpool():
+    g = make_rng(15)
+    x = _distinct(g, 2, 3, 4, 5)
+    out, cache = L.global_maxpool_forward(x)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.global_maxpool_forward(x)[0]  # noqa: E731
+    return [compare("global_maxpool", "x", f, x, L.global_maxpool_backward(dout, cache),
+                    df=dout)]
+
+
+@register("global_avgpool")
+def check_global_avgpool():
+    g = make_rng(16)
+    x = _randn(g, 2, 3, 4, 5)
+    out, cache = L.global_avgpool_forward(x)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.global_avgpool_forward(x)[0]  # noqa: E731
+    return [compare("global_avgpool", "x", f, x, L.global_avgpool_backward(dout, cache),
+                    df=dout)]
+
+
 # The names registered above, in order (the tests iterate over them).
 LAYER_CHECKS = ["affine", "affine_3d", "relu", "dropout", "embedding", "rnn_step",
                 "rnn_forward_dir", "rnn_backward_dir", "mrnn_step", "mrnn",
-                "temporal_softmax_loss"]
+                "temporal_softmax_loss", "conv", "conv_stride", "maxpool", "global_maxpool",
+                "global_avgpool"]

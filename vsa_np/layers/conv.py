@@ -1,0 +1,114 @@
+"""Convolution, max pooling and global pooling: forward/backward pairs in the CS231n style, for
+the CNN that plays the paper's VGG / RCNN on the shapes world (Sec. 3.1.1: "CNN_theta_c(I_b)",
+the fc7 of the pixels in box b; `vsa_np.data.shapes_cnn`).
+
+Images are channels-last, as pictures are stored: x (N, H, W, C); filters w (k, k, C, F).
+With that layout im2col is k*k strided copies into one (N, Ho, Wo, k, k, C) array, and the
+whole convolution is ONE matrix product (N*Ho*Wo, k*k*C) @ (k*k*C, F) whose result is already
+(N, Ho, Wo, F): no transpose on the way in or out. The backward pass is the same product
+transposed twice (dw = cols^T dout, dcols = dout w^T) and the k*k copies added back (col2im).
+"""
+from vsa_np.backend import xp
+
+
+def _out_size(n: int, k: int, stride: int, pad: int) -> int:
+    return (n + 2 * pad - k) // stride + 1
+
+
+def conv_forward(x, w, b, stride: int = 1, pad: int = 0):
+    """out[n, i, j, f] = b[f] + sum_{dy, dx, c} xpad[n, s*i + dy, s*j + dx, c] w[dy, dx, c, f].
+
+    x: (N, H, W, C)   w: (k, k, C, F)   b: (F,)   zero padding `pad` on every side
+    ->   out: (N, Ho, Wo, F),   Ho = (H + 2 pad - k) // stride + 1 (Wo likewise)
+    """
+    N, H, W, C = x.shape
+    k, k2, C2, F = w.shape
+    if k != k2 or C != C2:
+        raise ValueError(f"conv_forward: x {x.shape} and w {w.shape} do not match "
+                         "(w must be (k, k, C, F))")
+    Ho, Wo = _out_size(H, k, stride, pad), _out_size(W, k, stride, pad)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"conv_forward: a {k}x{k} filter does not fit in {H}x{W} (pad {pad})")
+    xpad = xp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
+    cols = xp.empty((N, Ho, Wo, k, k, C), dtype=x.dtype)
+    for dy in range(k):                        # im2col: k*k strided copies, no per-pixel loop
+        for dx in range(k):
+            cols[:, :, :, dy, dx] = xpad[:, dy:dy + stride * Ho:stride,
+                                         dx:dx + stride * Wo:stride]
+    out = cols.reshape(N * Ho * Wo, k * k * C) @ w.reshape(k * k * C, F) + b
+    return out.reshape(N, Ho, Wo, F), (cols, x.shape, w, stride, pad)
+
+
+def conv_backward(dout, cache):
+    """dout: (N, Ho, Wo, F) -> dx (N, H, W, C), dw (k, k, C, F), db (F,)."""
+    cols, x_shape, w, stride, pad = cache
+    N, H, W, C = x_shape
+    k, F = w.shape[0], w.shape[3]
+    Ho, Wo = dout.shape[1:3]
+    d2 = dout.reshape(N * Ho * Wo, F)
+    dw = (cols.reshape(N * Ho * Wo, k * k * C).T @ d2).reshape(w.shape)
+    db = d2.sum(axis=0)
+    dcols = (d2 @ w.reshape(k * k * C, F).T).reshape(N, Ho, Wo, k, k, C)
+    dxpad = xp.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=dout.dtype)
+    for dy in range(k):                        # col2im: the k*k copies added back
+        for dx in range(k):
+            dxpad[:, dy:dy + stride * Ho:stride,
+                  dx:dx + stride * Wo:stride] += dcols[:, :, :, dy, dx]
+    dx_ = dxpad[:, pad:pad + H, pad:pad + W] if pad else dxpad
+    return dx_, dw, db
+
+
+def maxpool_forward(x, p: int = 2):
+    """Max over non-overlapping p x p windows (rows and columns that do not fill a window are
+    dropped, as VGG's 2 x 2 / stride 2 pooling does on odd sizes).
+
+    x: (N, H, W, C) -> out: (N, H // p, W // p, C)
+    """
+    N, H, W, C = x.shape
+    Ho, Wo = H // p, W // p
+    win = (x[:, :Ho * p, :Wo * p].reshape(N, Ho, p, Wo, p, C)
+           .transpose(0, 1, 3, 5, 2, 4).reshape(N, Ho, Wo, C, p * p))
+    arg = win.argmax(axis=-1)                  # the first maximum of each window gets dout
+    out = xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+    return out, (arg, x.shape, p)
+
+
+def maxpool_backward(dout, cache):
+    """dout: (N, Ho, Wo, C) -> dx (N, H, W, C): each window's gradient to its arg-max."""
+    arg, (N, H, W, C), p = cache
+    Ho, Wo = dout.shape[1:3]
+    onehot = arg[..., None] == xp.arange(p * p)                       # (N, Ho, Wo, C, p*p)
+    dwin = (onehot * dout[..., None]).reshape(N, Ho, Wo, C, p, p).transpose(0, 1, 4, 2, 5, 3)
+    dx = xp.zeros((N, H, W, C), dtype=dout.dtype)
+    dx[:, :Ho * p, :Wo * p] = dwin.reshape(N, Ho * p, Wo * p, C)
+    return dx
+
+
+def global_maxpool_forward(x):
+    """The largest value of each channel over all positions: "is this pattern anywhere".
+
+    x: (N, H, W, C) -> out: (N, C)
+    """
+    N, H, W, C = x.shape
+    flat = x.reshape(N, H * W, C)
+    arg = flat.argmax(axis=1)                                          # (N, C)
+    out = xp.take_along_axis(flat, arg[:, None, :], axis=1)[:, 0]
+    return out, (arg, x.shape)
+
+
+def global_maxpool_backward(dout, cache):
+    """dout: (N, C) -> dx (N, H, W, C): the gradient goes to each channel's arg-max position."""
+    arg, (N, H, W, C) = cache
+    onehot = xp.arange(H * W)[None, :, None] == arg[:, None, :]       # (N, H*W, C)
+    return (onehot * dout[:, None, :]).reshape(N, H, W, C)
+
+
+def global_avgpool_forward(x):
+    """The mean of each channel over all positions. x: (N, H, W, C) -> out: (N, C)."""
+    return x.mean(axis=(1, 2)), x.shape
+
+
+def global_avgpool_backward(dout, cache):
+    """dout: (N, C) -> dx (N, H, W, C): every position gets dout / (H W)."""
+    N, H, W, C = cache
+    return xp.broadcast_to(dout[:, None, None, :] / (H * W), (N, H, W, C)).copy()
