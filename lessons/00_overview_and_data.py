@@ -30,7 +30,7 @@ import json
 from collections import Counter
 
 import numpy as np
-from _common import QUICK, figure_dir, lesson_world, plt, save, shared_data
+from _common import figure_dir, lesson_world, plt, save, shared_data
 
 from vsa_np.data import Vocab, caption_batches, load_dataset, load_alignments, ranking_batches
 from vsa_np.data.features import read_named_features

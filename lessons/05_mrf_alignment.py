@@ -136,11 +136,16 @@ print(f"Viterbi == brute force on {trials} random problems")
 # the sentence reads "black dog chases" / "a red ball" / "on the grass", and it stays so until the
 # whole sentence on the whole image (column total 7.0, plus 8 beta for its 8 equal pairs) beats the
 # three snippets (2 + 3 + 1, 0.2 + 1.8 + 2.8, 0.9 + 0.3 + 2.5: 14.5, plus 6 beta), beyond
-# beta = (14.5 - 7.0) / 2 = 3.75. A negative beta changes nothing here: no word is worth moving
-# just to differ from its neighbour.
+# beta = (14.5 - 7.0) / 2 = 3.75.
+#
+# A negative beta pays -beta for every pair of neighbours on DIFFERENT regions. At beta = 0 only two
+# pairs share a region, "black dog" (dog) and "red ball" (ball); splitting a pair costs the
+# cheaper of its two words' loss from moving to their next-best region: "red" loses 1.8 - 0.4 = 1.4
+# by moving to the whole image, "black" 2.0 - 0.5 = 1.5. So nothing changes down to beta = -1.4;
+# below it "red" leaves "ball", and below -1.5 "black" leaves "dog" as well.
 
 # %%
-for beta in (0.0, 0.25, 0.5, 1.0, 3.7, 3.8):
+for beta in (-1.6, -1.45, -1.35, 0.0, 0.25, 0.5, 1.0, 3.7, 3.8):
     a, e = viterbi_align(S, beta)
     parts = [f"{regions[p['region']]}: \"{p['text']}\"" for p in snippets(words, a)]
     print(f"beta = {beta:4.2f}  E = {e:6.2f}  " + " | ".join(parts))
@@ -149,6 +154,11 @@ assert len(snippets(words, viterbi_align(S, 0.0)[0])) == 7
 assert [p["text"] for p in snippets(words, viterbi_align(S, 1.0)[0])] == \
     ["black dog chases", "a red ball", "on the grass"]
 assert viterbi_align(S, 3.74)[0].tolist() != [0] * N and viterbi_align(S, 3.76)[0].tolist() == [0] * N
+a0 = viterbi_align(S, 0.0)[0].tolist()
+assert viterbi_align(S, -1.35)[0].tolist() == a0                  # a small negative beta: no change
+red, black = words.index("red"), words.index("black")
+assert viterbi_align(S, -1.45)[0][red] != a0[red] and viterbi_align(S, -1.45)[0][black] == a0[black]
+assert viterbi_align(S, -1.6)[0][black] != a0[black]
 
 # %%
 colors = ListedColormap(["#ff7f0e", "#d62728", "#1f77b4", "#2ca02c"])
