@@ -209,9 +209,22 @@ for k, v in corpus_scores.items():
 # a caption of the wrong image. Shuffling keeps BLEU-1 at 1 but no bigram survives (BLEU-2..4 = 0)
 # and the LCS shrinks; the short prefix has perfect precision and is punished by BLEU's brevity
 # penalty, by ROUGE-L's recall and by CIDEr-D's length penalty; the wrong image's caption still
-# earns BLEU-1 and ROUGE-L credit for "a", "is", "on the", which CIDEr-D weighs near zero (every
-# image's references use them), so only CIDEr-D gives it almost nothing.
+# earns BLEU-1 and ROUGE-L credit for "a", "is", "on the". CIDEr-D weighs "a" and "the" 0 (all three
+# images' references use them), but "is", "on" and "on the" occur in the references of two of the
+# three images (the dog's and the cyclist's), so they weigh log(3/2) = 0.41, against log 3 = 1.10
+# for words only image 0's references use ("dog", "black"). CIDEr-D gives the wrong caption little
+# because those few matches are light AND because the references' vectors are dominated by the
+# heavy words it lacks (the cosine divides by their length), not because its matches weigh 0.
 # (Per-image scores; CIDEr-D's weights come from the three images' references.)
+
+# %%
+for n, gram in ((1, ("a",)), (1, ("the",)), (1, ("is",)), (1, ("on",)), (2, ("on", "the")),
+                 (1, ("dog",))):
+    df = sum(any(gram in ngrams(r, n) for r in rs) for rs in refs)
+    print(f"{' '.join(gram):8} in the references of {df} of {len(refs)} images: "
+          f"weight log({len(refs)}/{df}) = {math.log(len(refs) / df):.3f}")
+assert math.isclose(math.log(len(refs) / sum(any(("is",) in ngrams(r, 1) for r in rs) for rs in refs)),
+                    math.log(1.5))
 
 # %%
 variants = {
