@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=["vsa_np", "vsa_np.*", "gradcheck", "gradcheck.*"]),
     install_requires=["numpy>=1.23", "scipy>=1.9", "pillow>=9", "matplotlib>=3.5", "tqdm>=4.60"],
     extras_require={
-        "test": ["pytest>=7", "pycocoevalcap>=1.2", "jupytext>=1.14"],
+        "test": ["pytest>=7", "pycocoevalcap>=1.2", "jupytext>=1.14", "ruff>=0.5"],
         "gpu": ["cupy>=12"],
     },
     entry_points={"console_scripts": ["vsa-np=vsa_np.cli:main"]},

@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from generator_world import TINY
+from vsa_np.data.shapes import make_shapes
+from vsa_np.generator.train import GenConfig, train_generator
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -19,3 +23,19 @@ def shared_data() -> Path:
     if not d.is_dir():
         pytest.skip(f"shared data folder {d} is absent (set VSA_NP_SHARED_DATA to point at it)")
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    """48 images (40 / 4 / 4), 128-d features, regions and alignments, made once per session."""
+    out = tmp_path_factory.mktemp("shapes") / "world"
+    make_shapes(out, 48, 0, 128, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_world, tmp_path_factory):
+    """A generator trained for a few epochs on the tiny world: (run folder, summary)."""
+    out = tmp_path_factory.mktemp("gen") / "run"
+    summary = train_generator(tiny_world, out, GenConfig(**TINY), quiet=True)
+    return out, summary

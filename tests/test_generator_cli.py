@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from generator_world import TINY, tiny_run, tiny_world  # noqa: F401  (fixtures)
 from vsa_np.cli import main
 from vsa_np.generator.evaluate import nearest_neighbours
 

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from generator_world import tiny_run, tiny_world  # noqa: F401  (fixtures)
 from vsa_np.generator.region_data import (evaluate_regions, ground_truth_pairs,
                                           ground_truth_phrases, runs)
 

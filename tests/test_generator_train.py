@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from generator_world import TINY, tiny_run, tiny_world  # noqa: F401  (fixtures)
+from generator_world import TINY
 from vsa_np.checkpoint import load_checkpoint
 from vsa_np.errors import TrainingError, UserError
 from vsa_np.generator.train import GenConfig, train_generator

@@ -28,7 +28,10 @@ def random_corpus(seed, n_images, vocab, refs_per_image, ref_len, hyp_len, hyp_f
     """N images: refs = random sentences over the first `vocab` words; hyps by hyp_fn or random."""
     rng = random.Random(seed)
     words = "a dog man the red ball runs on grass in water two with big of near".split()[:vocab]
-    sentence = lambda lo, hi: [rng.choice(words) for _ in range(rng.randint(lo, hi))]
+
+    def sentence(lo, hi):
+        return [rng.choice(words) for _ in range(rng.randint(lo, hi))]
+
     refs = [[sentence(*ref_len) for _ in range(rng.randint(*refs_per_image))]
             for _ in range(n_images)]
     hyps = [hyp_fn(rng, words) if hyp_fn else sentence(*hyp_len) for _ in range(n_images)]

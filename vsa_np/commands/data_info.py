@@ -41,7 +41,9 @@ def summarise(ds, threshold: int = 5) -> dict:
 
 
 def format_summary(ds, info: dict, threshold: int) -> str:
-    split_line = lambda d: "  ".join(f"{k} {v}" for k, v in d.items())
+    def split_line(d):
+        return "  ".join(f"{k} {v}" for k, v in d.items())
+
     if info["feature_dim"] is None:
         feats = "none (captions only; training needs vgg_feats.mat or feats.npy)"
     else:

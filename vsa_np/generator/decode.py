@@ -228,7 +228,7 @@ def _extend(model, h, score, done, k_new: int, last: bool):
     are scored a block of whole images at a time (all at once on a GPU).
     """
     A, k = score.shape
-    W, b = model.params["W_oh"], model.params["b_o"]
+    W = model.params["W_oh"]
     V = W.shape[1]
     per = A if on_gpu else max(1, BLOCK_ROWS // k)      # images per block
     tops, bests = [], []

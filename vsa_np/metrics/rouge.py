@@ -47,7 +47,10 @@ def rouge_l_per_image(refs: list[list[list[str]]], hyps: list[list[str]],
     """(N,) ROUGE-L of each image; refs: N lists of token lists, hyps: N token lists."""
     ids: dict[str, int] = {}
     # coco-caption splits the sentence string on " ", so an empty sentence is one empty word.
-    encode = lambda tokens: [ids.setdefault(w, len(ids)) for w in (tokens or [""])]
+
+    def encode(tokens):
+        return [ids.setdefault(w, len(ids)) for w in (tokens or [""])]
+
     hyp_ids = [encode(h) for h in hyps]
     pair_hyp = [hyp_ids[i] for i, r in enumerate(refs) for _ in r]
     pair_ref = [encode(s) for r in refs for s in r]
