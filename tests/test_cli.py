@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from vsa_np import cli
 from vsa_np.cli import COMMANDS, main
 
 
@@ -31,6 +32,18 @@ def test_subcommand_help(name, capsys):
         main([name, "--help"])
     assert e.value.code == 0
     assert f"usage: vsa-np {name}" in capsys.readouterr().out
+
+
+def test_broken_command_fails_loudly(monkeypatch, tmp_path):
+    """A command whose add_arguments raises breaks the parser instead of vanishing from --help."""
+    (tmp_path / "broken_cmd.py").write_text(
+        'HELP = "broken"\n'
+        'def add_arguments(p):\n    raise RuntimeError("bad option table")\n'
+        'def run(args):\n    return 0\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, ("broken", "broken_cmd")])
+    with pytest.raises(RuntimeError, match="bad option table"):
+        cli.main(["--help"])
 
 
 def test_no_command_is_usage_error(capsys):

@@ -1,7 +1,8 @@
-"""`vsa-np`: the command line. Each subcommand lives in its own module and is imported only
-when it runs, so `vsa-np --help` stays fast.
+"""`vsa-np`: the command line. Each subcommand lives in its own module, whose heavy imports
+happen only when it runs, so `vsa-np --help` stays fast.
 
-A subcommand module defines
+Building the parser imports every command module, so a module keeps its heavy imports (NumPy
+models, data readers) inside `run`. A subcommand module defines
 
     HELP = "one line for `vsa-np --help`"
     def add_arguments(parser: argparse.ArgumentParser) -> None
@@ -34,13 +35,6 @@ COMMANDS = [
 ]
 
 
-def _help_line(module_name: str) -> str:
-    try:
-        return importlib.import_module(module_name).HELP
-    except Exception as e:  # a broken module should not break --help for the others
-        return f"(unavailable: {type(e).__name__}: {e})"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from vsa_np import __version__
 
@@ -51,13 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vsa-np {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS:
-        help_line = _help_line(module_name)
-        p = sub.add_parser(name, help=help_line, description=help_line)
+        # No try/except here: a command module that fails to import or to add its arguments is a
+        # bug, and it must fail every `vsa-np` call (and the tests) rather than vanish from --help.
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         p.set_defaults(_module=module_name)
-        try:
-            importlib.import_module(module_name).add_arguments(p)
-        except Exception:
-            pass  # reported when the command itself is run
+        module.add_arguments(p)
     return parser
 
 
