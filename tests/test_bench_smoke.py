@@ -1,6 +1,7 @@
 """The benchmarks (bench/, issue 7) run end to end at tiny sizes, so they cannot rot; and the
 PyTorch models of bench/vs_torch.py compute the same losses and updates as vsa-np (when PyTorch
-is installed), so the comparison is between equal models. No timing is checked."""
+is installed: the `torch` marker, skipped with the reason otherwise), so the comparison is between
+equal models. No timing is checked."""
 import json
 import os
 import subprocess
@@ -38,12 +39,27 @@ def test_decode_tiny():
     assert out["mean_caption_words"] == out["max_len"]      # --end worst: no caption ends early
 
 
-def test_vs_torch_tiny():
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# The comparison with PyTorch is optional (PyTorch is not a dependency): these tests carry the
+# `torch` marker (`pytest -m torch` runs only them) and say why they skip.
+requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional: "
+                                    "pip install torch to compare bench/vs_torch.py with vsa-np)")
+
+
+@pytest.mark.skipif(torch is not None, reason="PyTorch is installed: test_vs_torch_tiny runs")
+def test_vs_torch_without_torch_says_how_to_install():
     out = run_bench("vs_torch")
-    if "not installed" in out:
-        assert "pip install torch" in out
-        return
-    res = json.loads(out)
+    assert "not installed" in out and "pip install torch" in out
+
+
+@pytest.mark.torch
+@requires_torch
+def test_vs_torch_tiny():
+    res = json.loads(run_bench("vs_torch"))
     assert all(res[c]["ratio"] > 0 for c in ("align_R20", "align_R1", "gen"))
 
 
@@ -60,10 +76,11 @@ def test_gpu_without_gpu_fails_clearly():
         pytest.skip("a GPU is present")
 
 
+@pytest.mark.torch
+@requires_torch
 def test_torch_models_match_vsa_np():
     """Same parameters and batch: the PyTorch step gives the same loss and the same updated
     parameters as the vsa-np step (alignment: R = 3 and 1; generator without dropout)."""
-    torch = pytest.importorskip("torch")
     from bench import _common as C
     from bench.train_step import align_batch, caption_batch, make_align, make_gen
     from bench.vs_torch import leaves, torch_align_step, torch_gen_step
