@@ -16,6 +16,13 @@
 # h^f_t has read words 1..t, h^b_t words t..N, so every s_t depends on the whole sentence, with no
 # fixed window (the earlier DeFrag model used dependency-tree relations, two words at a time).
 # In vsa-np: `vsa_np/alignment/brnn.py`, built from the layers of lesson 01.
+#
+# **Row vectors.** The paper writes column vectors (W_e x_t). The code, and every lesson from here
+# on, writes ROW vectors: a batch of inputs is a matrix with one row per word or image, and a layer
+# is `x @ W + b`, so each matrix is stored as the transpose of the paper's. Eq. 3 is
+# `e = f(x @ W_e + b_e)` with W_e of shape (E, H), Eq. 1 is `v = x @ W_m + b_m` with W_m of shape
+# (D, h), and the gradients read `dW = x^T dz`, `dx = dz W^T`. The maths is the same; only the
+# order of the factors is mirrored.
 
 # %%
 import numpy as np

@@ -164,10 +164,13 @@ save(fig, FIG, "test_size_and_offsets")
 # Now the real thing on the shapes world (lesson 00): the model of lessons 02-03 (Eq. 1-9), trained
 # as Sec. 3.3 says: SGD with momentum 0.9 on mini-batches of image-sentence pairs (distinct images
 # per batch), gradients clipped elementwise at 5 ("important"), weight decay. One training step is
-# the four lines in the loop below, the step the library's trainer takes (`vsa_np.alignment.train`,
-# `vsa-np train-align`), which adds checkpoints, a log, resuming, dropout, and, before the first
-# step, a normalisation of the features and a rescaling of the first scores: the last section of
-# this lesson shows why.
+# the four lines in the loop below: the body of the library's `train_step`
+# (`vsa_np.alignment.train`, `vsa-np train-align`), with the same clipping and decay. What the
+# trainer does differently: it draws dropout masks (its default p = 0.5, the other lessons' model
+# 0.2; here the model has none, so the loop is deterministic and short); before the first step
+# it normalises the features and rescales the first scores (the last section of this lesson shows
+# why), which lets it use lr 1e-3 where this loop, on raw features at the He scales, needs 2e-4;
+# and it adds checkpoints (the best by validation R@K), a log and resuming.
 # After every epoch, the validation images and sentences are scored against each other (Eq. 8
 # for every pair) and ranked.
 
@@ -305,22 +308,27 @@ for family in ("fc7", "probs", "fc7_large"):
 # the same learning rate trains them all (`tests/test_family_training.py` trains each family
 # with the defaults and checks it against the bag-of-words baseline).
 #
-# Whitening. Gradient descent on a linear map learns each principal direction of its input at a
+# Whitening (a choice of this project, not in the paper). Gradient descent on a linear map learns each principal direction of its input at a
 # speed proportional to that direction's variance. The spectrum of the shapes world's centred
 # region features is very steep (below): what tells a colour apart sits in the strong directions
 # and is learned in a few epochs; what tells a circle from a square, or small from large, sits in
 # weak ones. `--whiten 64` scales the top 64 principal directions (U_k, variances lam_i) to unit
 # variance and every other direction by the gain of the 64th, so no direction the data hardly
 # uses is amplified more than the weakest whitened one, then applies the same unit-length scale c:
-# `Z = (U_k diag(1/sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(lam_k + eps)) / c`. The demo
+# `x' = (x - mu) Z` with `Z = (U_k diag(1/sqrt(lam_i + eps)) U_k^T + (I - U_k U_k^T) / sqrt(lam_k + eps)) / c`
+# (row vectors throughout, as lesson 02 explains). The demo
 # uses it for the region features (with it the MRF puts 97-100% of the object words on their
 # true region); on whole-image features of the other families it did not help, so the trainer's
 # default is `--whiten 0`.
 #
 # Z is fixed, invertible and symmetric, so `v = (x - mu) Z W_m + b_m` (row vectors, as the code
 # writes it) is still Eq. 1 on the raw features, with the matrix Z W_m and the bias
-# b_m - mu Z W_m. What changes is the coordinates SGD works in, and with them what dropout and
-# weight decay act on (they see x', not x). The check below computes v both ways.
+# b_m - mu Z W_m. So the model FAMILY is unchanged; its training is not. SGD works in the new
+# coordinates, and so do dropout and weight decay: dropout zeroes entries of x', which after
+# whitening are mixtures of the raw features, and the decay |W_m|^2 = |Z^-1 (Z W_m)|^2 penalises
+# the raw-coordinate matrix Z W_m least along the directions Z amplifies. A run with whitening is
+# therefore a different regulariser on the same model, not the paper's training in disguise.
+# The check below computes v both ways.
 
 # %%
 from vsa_np.backend import to_host  # noqa: E402
@@ -340,7 +348,7 @@ print(f"centred features: the top direction holds {100 * lam[0] / lam.sum():.0f}
       f"the top 16 {100 * lam[:16].sum() / lam.sum():.0f}%; after whitening the top 16 hold "
       f"{100 * lam_w[:16].sum() / lam_w.sum():.0f}%")
 
-# the same v = W_m Z (x - mu) + b_m, computed as Eq. 1 on the raw features with the matrix Z W_m
+# the same v = (x - mu) Z W_m + b_m, computed as Eq. 1 on the raw features with the matrix Z W_m
 m_w = AlignmentModel(len(vocab), ds.feature_dim, word_dim=32, hidden=64, embed=64, seed=1,
                      dtype=np.float64, norm=norm)
 W_m, b_m = to_host(m_w.params["W_m"]), to_host(m_w.params["b_m"])

@@ -9,7 +9,8 @@ magnitude between families (lesson 04), so a learning rate and an initial scale 
 blow up or starve on another. Fitted once on the training features and saved in every
 checkpoint, this map makes every run see features of the same size:
 
-    x' = Z (x - mu)        mu the mean training feature (`center`)
+    x' = (x - mu) Z        mu the mean training feature (`center`); row vectors, as the code
+                           writes every layer (x W, not the paper's W x)
 
     whiten = 0:  Z = I / sqrt(t)               t the mean variance per dimension: the features
                                                get unit variance on average
@@ -36,9 +37,11 @@ RMSprop, whose steps are relative to each weight's own gradient scale; it keeps 
 per dimension (sq_norm None), so that W_hi's 1/sqrt(D) start gives entries of b_v of variance 1.
 
 Z is fixed and invertible, so a model on x' is the paper's model on x: for Eq. 1,
-v = W_m Z (x - mu) + b_m = (Z W_m) x + (b_m - (Z W_m)^T mu) (Z is symmetric; in the code's
-row-vector convention, x' = (x - mu) Z and v = x' W_m). Only the coordinates SGD works in change,
-and with them what dropout and weight decay act on (they see x', not x).
+v = x' W_m + b_m = x (Z W_m) + (b_m - mu Z W_m), Eq. 1 with the matrix Z W_m and a shifted bias.
+What changes is the coordinates SGD works in, and with them what dropout and weight decay act on:
+dropout zeroes entries of x' (mixtures of the raw features once Z whitens), and the decay
+|W_m|^2 = |Z^-1 (Z W_m)|^2 penalises the raw-coordinate matrix Z W_m unevenly, least along the
+directions Z amplifies. Same model family, different training.
 
 Cost: x' = r x + ((x U_k) (d - r)) U_k^T with r the rest gain and d the k scales: two (rows, D) x
 (D, k) products and a pass over the features, never a (D, D) matrix. The top k directions come
