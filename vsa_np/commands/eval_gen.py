@@ -1,6 +1,8 @@
 """`vsa-np eval-gen CKPT DATA [--split test] [--beam 7] [--json]`: the generator's perplexity and
 caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D) on a split, beside the nearest-neighbour
 baseline of Sec. 4.2 on the same images. JSON: {"model": {...}, "nearest_neighbour": {...}}.
+Where the images carry ground-truth `objects` (the shapes world), each also has an `objects`
+block: the captions checked against the picture (`vsa_np.generator.evaluate.object_truth`).
 
 `--regions` evaluates region captions instead (Sec. 4.3, Table 3): every ground-truth region
 phrase of `alignments.json` (the shapes world) on the split is a reference of its region, and the
@@ -34,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 KEYS = ("perplexity", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 DIVERSITY = (("distinct", "distinct caps"), ("most_common", "top caption"),
              ("in_training", "in training"))
+OBJECTS = (("precision", "obj precision"), ("recall", "obj recall"), ("chair_s", "CHAIR_s"),
+           ("chair_i", "CHAIR_i"), ("repeats", "repeats obj"))
 
 
 def _table(columns: dict) -> str:
@@ -44,11 +48,12 @@ def _table(columns: dict) -> str:
             cells = [columns[n].get(k) for n in names]
             lines.append(f"{k:<14}" + "".join(
                 f"{'-' if v is None else format(v, '.4f'):>20}" for v in cells))
-    for k, label in DIVERSITY:              # shares of the images, in percent
-        if any(k in c.get("diversity", {}) for c in columns.values()):
-            cells = [columns[n].get("diversity", {}).get(k) for n in names]
-            lines.append(f"{label:<14}" + "".join(
-                f"{'-' if v is None else format(100 * v, '.1f') + '%':>20}" for v in cells))
+    for block, rows in (("diversity", DIVERSITY), ("objects", OBJECTS)):   # shares, in %
+        for k, label in rows:
+            if any(k in (c.get(block) or {}) for c in columns.values()):
+                cells = [(columns[n].get(block) or {}).get(k) for n in names]
+                lines.append(f"{label:<14}" + "".join(
+                    f"{'-' if v is None else format(100 * v, '.1f') + '%':>20}" for v in cells))
     return "\n".join(lines)
 
 
@@ -106,9 +111,11 @@ def run(args) -> int:
 
 
 def _write_html(path, ds, result, args):
+    from vsa_np.generator.evaluate import object_marks
     from vsa_np.generator.html import write_caption_page
 
     caps = result["model"]["captions"]
+    marked = "objects" in result["model"]
     items = []
     for key, cap in caps.items():
         i, _, region = str(key).partition(":")          # "image" or "image:region"
@@ -119,4 +126,6 @@ def _write_html(path, ds, result, args):
                       "captions": [cap], "logprobs": [result["model"].get("logprobs", {})
                                                       .get(key, float("nan"))],
                       "references": [" ".join(s["tokens"]) for s in im["sentences"]]})
+        if marked:
+            items[-1]["marks"] = [object_marks(ds, int(i), cap)]
     write_caption_page(path, items, title=f"{args.ckpt} on {args.data} ({args.split})")

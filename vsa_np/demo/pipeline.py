@@ -118,7 +118,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments, make_shapes
     from vsa_np.demo.report import write_report
-    from vsa_np.generator.evaluate import evaluate_with_baseline
+    from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
     from vsa_np.generator.html import write_caption_page
     from vsa_np.generator.load import load_generator
     from vsa_np.generator.region_data import evaluate_regions
@@ -180,7 +180,8 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
                       "image": (data / "images" / ds.images[img]["filename"]).resolve(),
                       "captions": [gen["model"]["captions"][name]],
                       "logprobs": [gen["model"]["logprobs"][name]],
-                      "references": [" ".join(s["tokens"]) for s in ds.images[img]["sentences"]]})
+                      "references": [" ".join(s["tokens"]) for s in ds.images[img]["sentences"]],
+                      "marks": [object_marks(ds, img, gen["model"]["captions"][name])]})
     write_caption_page(out / "captions.html", items, title="vsa-np demo: test captions")
     seconds["generator"] = time.perf_counter() - t
 

@@ -76,6 +76,34 @@ def _diversity_table(gen: dict) -> str:
     return _table(["captions", "distinct", "most frequent", "in the training set"], rows)
 
 
+def _objects_table(gen: dict) -> str:
+    """The captions checked against the pictures' objects, beside BLEU-4, CIDEr-D and the share
+    of distinct captions of the same captioners."""
+    rows = []
+    for key, label in (("model", "vsa-np multimodal RNN"),
+                       ("nearest_neighbour", "nearest-neighbour baseline")):
+        m = gen.get(key, {})
+        o = m.get("objects")
+        if o:
+            rows.append([label] + [f"{100 * o[k]:.0f}%" for k in
+                                   ("precision", "recall", "chair_s", "chair_i", "repeats")]
+                        + [m.get("BLEU-4"), m.get("CIDEr-D"),
+                           f"{100 * m.get('diversity', {}).get('distinct', 0):.0f}%"])
+    return _table(["captions", "object precision", "object recall", "CHAIR_s", "CHAIR_i",
+                   "repeat an object", "BLEU-4", "CIDEr-D", "distinct"], rows)
+
+
+OBJECTS_NOTE = (
+    "Are the captions true? Each (colour, shape) object a caption names is checked against the "
+    "objects of its picture: precision (named objects that are there), recall (the picture's "
+    "objects that are named), CHAIR_s (captions naming an object that is not there), CHAIR_i "
+    "(mentions that are not there; Rohrbach et al. 2018) and the captions that name one object "
+    "twice. BLEU and CIDEr count n-grams shared with the references: \"there is a yellow star\" "
+    "shares all but one word with \"there is a yellow triangle\", so a fluent caption of the "
+    "wrong objects still scores well, and a model can beat the baseline on n-grams while "
+    "naming fewer true objects. Right and wrong objects are marked on the captions page.")
+
+
 def to_markdown(res: dict) -> str:
     out = ["# vsa-np demo report", "",
            f"Data: the shapes world (`{res['data']}`), {res['data_info']}. The paper's figures "
@@ -109,8 +137,10 @@ def to_markdown(res: dict) -> str:
             "caption of their own (a model that ignores the image writes one caption for "
             "all), the share of images given the most frequent caption, and the share of "
             "captions copied verbatim from the training sentences (the paper: 60% at beam 7).",
-            "", _diversity_table(res["generation"]), "",
-            "Captions of the first test images: [captions.html](captions.html).", "",
+            "", _diversity_table(res["generation"]), ""]
+    if any("objects" in m for m in res["generation"].values()):
+        out += [OBJECTS_NOTE, "", _objects_table(res["generation"]), ""]
+    out += ["Captions of the first test images: [captions.html](captions.html).", "",
             "## Region-level generation (Sec. 4.3, Table 3)", "",
             "BLEU on the ground-truth region phrases of the test images.", "",
             _table(["model", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"],

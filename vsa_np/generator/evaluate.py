@@ -7,6 +7,11 @@ Perplexity is exp(mean -log p) per predicted token, END included (the paper's re
 counts the END token too): the model's average branching factor. The references are the
 dataset's own tokens (lowercase, punctuation stripped), words outside the vocabulary included,
 as coco-caption would see them.
+
+Where the images carry ground-truth `objects` (the shapes world), the captions are also checked
+against them (`object_truth`): n-gram metrics reward a fluent caption of the right kind of
+picture whatever objects it names, so they cannot tell "a yellow star" from "a yellow triangle";
+counting the named objects that are (not) in the picture can (CHAIR, Rohrbach et al. 2018).
 """
 from __future__ import annotations
 
@@ -101,6 +106,68 @@ def diversity_warning(div: dict, reference: dict | None = None) -> str | None:
             f"pictures (try more epochs, a checkpoint chosen by perplexity, or --lr auto)")
 
 
+def object_vocabulary(ds) -> tuple[set, set]:
+    """The colour and shape words of the dataset's ground-truth objects (empty: no objects)."""
+    objs = [o for im in ds.images for o in im.get("objects", ())]
+    return {o["colour"] for o in objs}, {o["shape"] for o in objs}
+
+
+def named_objects(tokens, colours: set, shapes: set) -> list[tuple]:
+    """The (colour, shape) objects a caption names, in order, once per mention: a colour word
+    followed by a shape word, singular or plural ("a small red circle", "two red circles")."""
+    out = []
+    for a, b in zip(tokens, tokens[1:]):
+        noun = b[:-1] if b.endswith("s") and b[:-1] in shapes else b
+        if a in colours and noun in shapes:
+            out.append((a, noun))
+    return out
+
+
+def image_objects(image: dict) -> set:
+    """The (colour, shape) pairs present in an image record's `objects`."""
+    return {(o["colour"], o["shape"]) for o in image.get("objects", ())}
+
+
+def object_marks(ds, image: int, caption: str) -> list[tuple]:
+    """[("red circle", True), ...]: each object a caption names and whether image has it (for
+    the captions page)."""
+    colours, shapes = object_vocabulary(ds)
+    truth = image_objects(ds.images[image])
+    return [(f"{c} {s}", (c, s) in truth) for c, s in named_objects(caption.split(), colours,
+                                                                       shapes)]
+
+
+def object_truth(ds, captions: dict) -> dict | None:
+    """Captions {image index: token list} checked against each image's ground-truth objects
+    (None when the dataset has none), over the (colour, shape) pairs, micro-averaged:
+    precision:  named pairs that are in the picture / named pairs (distinct per caption)
+    recall:     the picture's pairs that its caption names / the pictures' pairs
+    chair_s:    share of captions naming at least one pair that is not there (CHAIR_s-style)
+    chair_i:    share of mentions (repeats counted) that are not there (CHAIR_i-style)
+    repeats:    share of captions that name the same pair twice ("a red circle and a red
+                circle": a grammar the references never use)
+    mentions:   object mentions per caption."""
+    colours, shapes = object_vocabulary(ds)
+    if not colours or not captions:
+        return None
+    right = named = present = mentions = wrong_mentions = bad_caps = repeats = 0
+    for i, tokens in captions.items():
+        truth = image_objects(ds.images[int(i)])
+        said = named_objects(tokens, colours, shapes)
+        distinct = set(said)
+        right += len(distinct & truth)
+        named += len(distinct)
+        present += len(truth)
+        mentions += len(said)
+        wrong_mentions += sum(o not in truth for o in said)
+        bad_caps += bool(distinct - truth)
+        repeats += len(distinct) < len(said)
+    n = len(captions)
+    return {"precision": right / max(named, 1), "recall": right / max(present, 1),
+            "chair_s": bad_caps / n, "chair_i": wrong_mentions / max(mentions, 1),
+            "repeats": repeats / n, "mentions": mentions / n}
+
+
 def evaluate_split(model, ds, vocab, split: str, beam: int = 7, max_len: int = 40,
                    meteor: bool = False, max_images: int = 0) -> dict:
     """Perplexity on every sentence of `split` and the metrics of the beam search's best caption
@@ -116,6 +183,9 @@ def evaluate_split(model, ds, vocab, split: str, beam: int = 7, max_len: int = 4
     hyps = {int(i): w[0] for i, w in zip(idx, words)}
     out.update(score(references(ds, split, idx), hyps, meteor))
     out["diversity"] = caption_diversity(hyps, training_sentences(ds))
+    objects = object_truth(ds, hyps)
+    if objects is not None:
+        out["objects"] = objects
     out["captions"] = {i: " ".join(w) for i, w in hyps.items()}
     out["logprobs"] = {int(i): lp[0] for i, lp in zip(idx, logprob)}
     return out
@@ -159,5 +229,8 @@ def nearest_neighbour_report(ds, split: str, meteor: bool = False, max_images: i
     nn = nearest_neighbour_captions(ds, split, max_images)
     out = score(references(ds, split, list(nn)), nn, meteor)
     out["diversity"] = caption_diversity(nn, training_sentences(ds))
+    objects = object_truth(ds, nn)
+    if objects is not None:
+        out["objects"] = objects
     out["captions"] = {i: " ".join(w) for i, w in nn.items()}
     return out

@@ -12,7 +12,8 @@ STYLE = """body { font-family: sans-serif; margin: 1em; }
 .item img { max-width: 300px; max-height: 300px; display: block; }
 .cap { font-size: 15px; margin-top: 4px; }
 .lp { color: #777; font-size: 12px; }
-.ref { color: #555; font-size: 12px; }"""
+.ref { color: #555; font-size: 12px; }
+.ok { color: #1a7f37; } .bad { color: #c62828; text-decoration: line-through; }"""
 
 
 def _src(image, page: Path) -> str | None:
@@ -26,7 +27,9 @@ def _src(image, page: Path) -> str | None:
 
 def write_caption_page(path, items, title: str = "vsa-np captions") -> Path:
     """items: dicts with `name`, `image` (a path or None), `captions` (list of strings, best
-    first), `logprobs` (same length) and optionally `references` (list of strings)."""
+    first), `logprobs` (same length) and optionally `references` (list of strings) and `marks`
+    (per caption, the objects it names as (text, right) pairs: shown green when the picture has
+    it, red and struck through when it does not)."""
     path = Path(path)
     parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title>\n<style>\n{STYLE}\n</style></head><body>\n<h1>{html.escape(title)}</h1>"]
@@ -37,9 +40,15 @@ def write_caption_page(path, items, title: str = "vsa-np captions") -> Path:
             parts.append(f"<img src='{html.escape(src, quote=True)}' "
                          f"alt='{html.escape(str(it['name']), quote=True)}'>")
         parts.append(f"<div class='lp'>{html.escape(str(it['name']))}</div>")
-        for cap, lp in zip(it["captions"], it["logprobs"]):
+        marks = it.get("marks") or [None] * len(it["captions"])
+        for cap, lp, mk in zip(it["captions"], it["logprobs"], marks):
             parts.append(f"<div class='cap'>{html.escape(cap)} <span class='lp'>"
                          f"(log p = {lp:.2f})</span></div>")
+            if mk is not None:
+                spans = " ".join(f"<span class='{'ok' if ok else 'bad'}'>"
+                                 f"{'&#10003;' if ok else '&#10007;'} {html.escape(t)}</span>"
+                                 for t, ok in mk)
+                parts.append(f"<div class='lp'>objects named: {spans or 'none'}</div>")
         for ref in it.get("references", []):
             parts.append(f"<div class='ref'>ref: {html.escape(ref)}</div>")
         parts.append("</div>")
