@@ -1,7 +1,7 @@
 """Tokeniser and vocabulary (paper, Sec. 4) on small hand-made inputs."""
 import pytest
 
-from vsa_np.data import END, Vocab, tokenize
+from vsa_np.data import END, END_WORD, Vocab, tokenize
 from vsa_np.errors import DataError
 
 
@@ -18,7 +18,7 @@ def test_tokenize(raw, tokens):
 
 
 def test_end_token_cannot_come_from_text():
-    assert tokenize(END) == ["end"]
+    assert tokenize(END_WORD) == ["end"]
 
 
 def _vocab():
@@ -54,13 +54,13 @@ def test_json_round_trip():
     v = _vocab()
     w = Vocab.from_json(v.to_json())
     assert w == v and w.counts.tolist() == v.counts.tolist() and w.threshold == 2
-    assert v.to_json()["end_token"] == END
+    assert v.to_json()["end_token"] == END_WORD and v.decode([v.index["a"], END, 1]) == ["a"]
 
 
 def test_bad_vocabularies():
     with pytest.raises(DataError, match="threshold"):
         Vocab.build([["a"]], threshold=0)
     with pytest.raises(DataError, match="reserved"):
-        Vocab([END, "a"])
+        Vocab([END_WORD, "a"])
     with pytest.raises(DataError, match="malformed"):
         Vocab.from_json({"counts": []})

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vsa_np.data.vocab import Vocab
+from vsa_np.data.vocab import END, Vocab
 
 
 @dataclass
@@ -120,10 +120,10 @@ def caption_batch(ds, enc: EncodedSplit, s: np.ndarray) -> dict:
     lengths = enc.lengths[s]
     L = int(lengths.max(initial=0))
     words = enc.words[s, :L]
-    zeros = np.zeros((len(s), 1), dtype=np.int64)
+    end = np.full((len(s), 1), END, dtype=np.int64)
     return {"feats": np.asarray(ds.feats[enc.img_idx[s]], dtype=np.float32),
-            "inputs": np.hstack([zeros, words]),    # START = 0, then the words
-            "targets": np.hstack([words, zeros]),   # the words, then END = 0 (padding is 0 too)
+            "inputs": np.hstack([end, words]),      # START (= END, index 0), then the words
+            "targets": np.hstack([words, end]),     # the words, then END (padding is 0 too)
             "mask": np.arange(L + 1) <= lengths[:, None],
             "image_idx": enc.img_idx[s]}
 

@@ -19,7 +19,10 @@ import numpy as np
 
 from vsa_np.errors import DataError
 
-END = "<end>"  # index 0: START when fed as input, END when predicted; `tokenize` can never make it
+# The one special token: its index (what the models and decoders use) and how it is written (in the
+# vocabulary's JSON). Fed as input it is START; predicted, it is END. `tokenize` can never make it.
+END = 0
+END_WORD = "<end>"
 
 
 class Vocab:
@@ -28,9 +31,10 @@ class Vocab:
     def __init__(self, words: Sequence[str], counts: Sequence[int] | None = None,
                  threshold: int | None = None):
         self.words = list(words)
-        if END in self.words:
-            raise DataError(f"vocabulary: {END!r} is reserved for index 0 and cannot be a word")
-        self.index = {w: i + 1 for i, w in enumerate(self.words)}
+        if END_WORD in self.words:
+            raise DataError(f"vocabulary: {END_WORD!r} is reserved for index {END} and cannot be "
+                            "a word")
+        self.index = {w: i + 1 for i, w in enumerate(self.words)}     # END + 1 onwards
         if len(self.index) != len(self.words):
             raise DataError("vocabulary: duplicate words")
         # counts[0] is the number of sentences (each ends once); counts[i] the training count of
@@ -53,6 +57,14 @@ class Vocab:
                       key=lambda w: (-counter[w], w))
         return cls(kept, [n_sentences] + [counter[w] for w in kept], threshold)
 
+    def require_words(self) -> "Vocab":
+        """This vocabulary, or a DataError when it has no word: a model with none would train
+        on nothing and report success (the trainers call this)."""
+        if not self.words:
+            raise DataError(f"--word-threshold {self.threshold}: no training word occurs "
+                            f"{self.threshold} times or more; the vocabulary would be empty")
+        return self
+
     def __len__(self) -> int:
         return len(self.words) + 1
 
@@ -70,12 +82,11 @@ class Vocab:
         return [i for i, _ in pairs], [t for _, t in pairs]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
-        """Indices -> words. Index 0 is END: decoding stops at the first 0 (strip a leading
-        START yourself)."""
+        """Indices -> words. Decoding stops at the first END (strip a leading START yourself)."""
         out = []
         for i in ids:
             i = int(i)
-            if i == 0:
+            if i == END:
                 break
             if not 0 < i < len(self):
                 raise IndexError(f"word index {i} outside the vocabulary of size {len(self)}")
@@ -83,7 +94,7 @@ class Vocab:
         return out
 
     def to_json(self) -> dict:
-        return {"end_token": END, "threshold": self.threshold, "words": self.words,
+        return {"end_token": END_WORD, "threshold": self.threshold, "words": self.words,
                 "counts": self.counts.tolist()}
 
     @classmethod
@@ -97,4 +108,4 @@ class Vocab:
         return isinstance(other, Vocab) and self.words == other.words
 
     def __repr__(self) -> str:
-        return f"Vocab({len(self.words)} words + {END!r} = {len(self)})"
+        return f"Vocab({len(self.words)} words + {END_WORD!r} = {len(self)})"

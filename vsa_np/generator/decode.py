@@ -40,9 +40,8 @@ import numpy
 
 from vsa_np import blas_threads
 from vsa_np.backend import on_gpu, to_device, to_host, xp
+from vsa_np.data.vocab import END
 from vsa_np.generator.model import log_softmax_rows
-
-END = 0
 
 
 @dataclass
