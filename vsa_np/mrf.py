@@ -7,7 +7,8 @@ Each word j of a sentence takes a latent region a_j in {0..M-1}. The objective
     psi_B(a_j, a_{j+1}) = beta * 1[a_j == a_{j+1}]                (Eq. 12)
 
 is MAXIMISED (the paper says "minimise the energy", but with these signs the sensible alignment
-has high word-region scores and a bonus beta for neighbours on the same region; see EQUATIONS.md).
+has high word-region scores and a bonus beta for neighbours on the same region: Sec. 3.1.4 puts
+"the entire sentence to a single, maximally scoring region when beta is large").
 beta = 0 gives each word its best region; a large beta puts the whole sentence on one region; a
 negative beta (allowed) pushes neighbours apart. The result is a set of regions each with a
 contiguous snippet of text (`snippets`).

@@ -5,12 +5,17 @@
 
 over a batch of B corresponding pairs (image k, sentence k): the true pair must outscore every
 mismatched pair of its row and of its column by a margin of 1. The l = k terms are the constant
-1 each and carry no gradient; they are left out (`EQUATIONS.md`).
+1 each and carry no gradient; they are left out (the sum of Eq. 9 includes them).
 
 Scale: this returns C / B, the cost per pair, and its gradient. Averaging rather than summing
 keeps the gradient size, and so the learning rate, independent of the batch size; with the sum,
-the same run needs a learning rate B times smaller. (The two hinge terms of each pair still grow
-with B - 1 mismatched partners; that is the paper's loss.)
+the same run needs a learning rate B times smaller. It is not only a rescaled learning rate,
+though: Sec. 3.3 clips every gradient entry at 5, and the entries are B times smaller here, so
+the clip is B times looser (the sum's gradient clipped at 5 is the mean's clipped at 5 / B).
+With B = 100 the mean's gradients are seldom clipped at all (lesson 03 prints the fraction of
+clipped entries both ways). (The two hinge terms of each pair still grow with B - 1 mismatched
+partners; that is the paper's loss. At initialisation, with every score about equal, each of
+the 2(B - 1) hinges of a pair is active at about the margin: C / B is about 2(B - 1).)
 """
 from vsa_np.backend import xp
 
