@@ -1,35 +1,30 @@
 """Decoding captions from the multimodal RNN (Sec. 3.2, "Test time"): greedy, sampling with a
-temperature, and beam search (beam size 7 by default, the paper's choice).
+temperature, and beam search (beam size 7 by default, the paper's choice). All three run batched
+over images: one matrix product per time step for all images and beams, no per-image loop.
 
-All three run batched over images: one matrix product per time step for all images (and all
-beams), no per-image Python loop inside a step.
-
-What a caption is. The START token 0 is fed first; words are emitted until END (also 0) or until
-`max_len` words, after which END is forced. So every caption is a complete sentence
-w_1 .. w_k END with 0 <= k <= max_len, and its reported log probability is exactly
+What a caption is. START (index 0) is fed first; words are emitted until END (also index 0) or
+until `max_len` words, after which END is forced. So every caption is w_1 .. w_k END with
+0 <= k <= max_len, and its reported log probability is exactly
 
     log p(w_1 .. w_k, END | image) = sum_t log y_t[w_t] + log y_{k+1}[END]     (Eq. 15)
 
-which is what teacher forcing (`CaptionModel.log_probs`) recomputes. Sampling reports this same
+which teacher forcing (`CaptionModel.log_probs`) recomputes. Sampling reports this same
 (temperature 1) log probability, whatever temperature drew the words.
 
-Beam search keeps, for every image, the K best partial captions as K rows of one (N*K, H) state.
-Each step scores all K*V one-word extensions of an image at once and keeps the K best with one
-threshold top-k (`_top_k`), block by block of images, without writing out the (N*K, V) log
-softmax or candidate arrays (`_extend`: score + log y = logits + a per-row offset). A finished
-caption stays in
-the beam as one candidate with its score unchanged (its row of log probabilities is 0 for END
-and -inf elsewhere), so finished and unfinished captions compete on equal terms without any
-per-image bookkeeping. An image leaves the batch (its rows are dropped) once all K of its
-captions have finished. Beam search is a heuristic: its best caption is usually, not provably,
-at least as likely as the greedy one; with K at least the number of possible captions it is
-exhaustive (the tests compare it with brute-force enumeration).
+Beam search keeps the K best partial captions of every image as K rows of one (N*K, H) state
+(`_BeamState`). One step (`_beam_chunk`): Eq. 14 for the unfinished rows; the K*V one-word
+extensions of each image scored as logits plus a per-row offset, never writing out the log
+softmax (`_extend`), block by block of rows; the K best kept by a threshold top-k (`_top_k`). A
+finished caption stays in the beam with its score unchanged (log y = 0 for END, -inf elsewhere),
+so finished and unfinished captions compete without per-image bookkeeping; an image leaves the
+batch once its best captions have finished. Beam search is a heuristic: its best caption is
+usually, not provably, at least as likely as the greedy one (the tests compare it with
+brute-force enumeration where K covers every caption).
 
-On the CPU, beam search gives each core its own share of the images, decoded in a thread with a
-one-thread BLAS (`vsa_np/blas_threads.py`): half of every step is element-wise NumPy work (the
-exp of the log softmax, the top-k's comparison pass), which runs on one core only, so a single
-batch would leave the other core idle for that half (1000 images, beam 7, 2 cores: 8.9 s against
-11.0 s, docs/benchmarks.md).
+On the CPU the images are split over the cores, each share decoded in its own thread with a
+one-thread BLAS (`vsa_np/blas_threads.py`), because half of every step is element-wise NumPy
+work that runs on one core only. Measurements, and how the block sizes were chosen:
+docs/benchmarks.md, "Beam search".
 """
 from __future__ import annotations
 
@@ -54,6 +49,11 @@ class Captions:
     def best(self) -> tuple[list, numpy.ndarray]:
         """(the best caption of every image, their log probabilities as an (N,) array)."""
         return [t[0] for t in self.tokens], numpy.array([lp[0] for lp in self.logprob])
+
+
+# Images decoded together by default: bounds the (chunk * beam, V) logits of a step (7000 x 2538
+# float32 is 71 MB at beam 7) while keeping the matrix products large.
+CHUNK_IMAGES = 1000
 
 
 def _chunks(N: int, size: int | None, start: int = 0):
@@ -109,7 +109,7 @@ def _until_end(w) -> list[int]:
     return [int(v) for v in (w[:ends[0]] if len(ends) else w)]
 
 
-def greedy(model, feats, max_len: int = 20, chunk: int | None = 1000) -> Captions:
+def greedy(model, feats, max_len: int = 20, chunk: int | None = CHUNK_IMAGES) -> Captions:
     """The most likely word at every step. feats: (N, D) -> Captions with one caption each."""
     parts = [_one_path(model, feats[s], max_len, lambda lp: xp.argmax(lp, axis=1))
              for s in _chunks(feats.shape[0], chunk)]
@@ -117,7 +117,7 @@ def greedy(model, feats, max_len: int = 20, chunk: int | None = 1000) -> Caption
 
 
 def sample(model, feats, temperature: float = 1.0, max_len: int = 20, seed: int = 0,
-           chunk: int | None = 1000) -> Captions:
+           chunk: int | None = CHUNK_IMAGES) -> Captions:
     """Words drawn from softmax(log y_t / temperature) (Gumbel-max: argmax of the tempered log
     probabilities plus Gumbel noise). Reported log probabilities are the model's own."""
     if temperature <= 0:
@@ -137,7 +137,7 @@ def _concat(parts) -> Captions:
 
 
 def beam_search(model, feats, beam: int = 7, max_len: int = 20, n_best: int = 1,
-                chunk: int | None = 1000, workers: int | None = None) -> Captions:
+                chunk: int | None = CHUNK_IMAGES, workers: int | None = None) -> Captions:
     """The `n_best` (<= beam) most likely captions the beam finds for every image.
     feats: (N, D); images are processed `chunk` at a time to bound memory ((chunk*beam, V)).
 
@@ -175,8 +175,13 @@ def _n_workers(workers: int | None, N: int) -> int:
 
 # Rows of logits scored together on the CPU: a (BLOCK_ROWS, V) block and its exp stay in cache
 # while the block is reduced, instead of streaming a (N*K, V) array through memory ten times.
-BLOCK_ROWS = 1024    # 146 images at beam 7: the fastest of 256 / 1024 / 2048 / all (at 7000),
-#                      and with two workers (500 images: median 5.1 s against 5.3 s for 256)
+# 1024 (146 images at beam 7) was the fastest of 256 / 1024 / 2048 / all (docs/benchmarks.md).
+BLOCK_ROWS = 1024
+
+# The top-k threshold is lowered by this much, relative to the size of the numbers compared (see
+# `_top_k`): about 8 float32 ulps (float32 epsilon is 1.2e-7), more than the rounding of the two
+# additions it guards, so no candidate is lost; in float64 it only lets a few more near-ties in.
+TOP_K_MARGIN = 1e-6
 
 
 def _top_k(s, off, row_max, k: int, k_new: int):
@@ -188,8 +193,13 @@ def _top_k(s, off, row_max, k: int, k_new: int):
     One comparison pass over s instead of a selection over it: every image's k_new best
     candidates are at least tau, the k_new-th largest of its k row maxima (row_max + off: those
     k_new rows each hold a candidate >= tau), so only the few entries of s above tau - off need
-    sorting. The threshold is lowered by a few float32 ulps so that rounding in s + off never
-    drops one of them; the extra near-ties it lets through are sorted out with the rest."""
+    sorting.
+
+    Why the margin: the test `s >= tau - off` equals `s + off >= tau` in exact arithmetic, but
+    tau was computed as row_max + off and each side rounds (to float32 on the default path), so
+    a candidate equal to tau could fail the test by an ulp and an image end up with fewer than
+    k_new candidates. Lowering the threshold by TOP_K_MARGIN * (|thr| + |off| + 1) makes the
+    selected set a superset; the extra near-ties are sorted and ranked out with the rest."""
     rows, V = s.shape
     A = rows // k
     if k < k_new:                           # first step (or a vocabulary smaller than the beam)
@@ -200,7 +210,7 @@ def _top_k(s, off, row_max, k: int, k_new: int):
         return top, xp.take_along_axis(cand, top, axis=1)
     tau = xp.partition((row_max + off).reshape(A, k), k - k_new, axis=1)[:, k - k_new]
     thr = xp.repeat(tau, k) - off
-    thr -= 1e-6 * (xp.abs(thr) + xp.abs(off) + 1)
+    thr -= TOP_K_MARGIN * (xp.abs(thr) + xp.abs(off) + 1)
     flat = xp.flatnonzero(s >= thr[:, None])    # (1-D nonzero is several times faster)
     vals = s.reshape(-1)[flat] + off[flat // V]
     order = xp.lexsort(xp.stack([-vals, flat // (k * V)]))     # by image, best first
@@ -260,6 +270,20 @@ def _extend(model, h, score, done, k_new: int, last: bool):
 
 
 def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
+    """Beam search of width K over the images feats (N, D) -> their n_best captions.
+
+    The state holds the A images still being decoded, k partial captions (rows) each; k = 1
+    before the first step, K after it. One step t:
+      1. Eq. 14: h = f(a + W_hh h + b_h) for the unfinished rows, a = W_hx x the input term
+         (a row of `model.input_table()`, plus b_v at t = 1); a finished row keeps its h: it
+         will only be extended by END, at no cost.
+      2. `_extend`: of each image's k*V one-word extensions, the K best (score + log y_t[w],
+         Eq. 15), as positions parent * V + w into the image's k rows and V words.
+      3. Every row becomes its parent's caption plus w (words, done and h gathered by parent).
+      4. Images whose n_best best captions have all finished are written out and dropped: the
+         unfinished ones can only lose probability, so the result equals running on.
+      5. The next input x of every row is the embedding of its last word.
+    At t = max_len only END is allowed, so every image finishes."""
     table = model.input_table()
     V = table.shape[0]
     N = feats.shape[0]
