@@ -9,9 +9,13 @@ training pair (the region's CNN feature, the snippet as a sentence).
 
 The assignments can also come from the shapes world's ground truth (`alignments.json`), which
 gives the oracle pairs (an upper bound, and a test that needs no alignment model), and the same
-ground truth gives the held-out references of Table 3: every phrase that names region r in any
-sentence of its image is a reference for r; the region model captions r's feature, and so does
-the full-frame model (trained on whole images) for the comparison.
+ground truth gives the held-out references of Table 3: every phrase that names region r, and r
+alone, in any sentence of its image is a reference for r; the region model captions r's feature,
+and so does the full-frame model (trained on whole images) for the comparison. A phrase is a run
+of words whose `region_sets` entry is exactly [r]: count and plural phrases ("four shapes", "two
+blue squares") name several regions (their `regions` entry is only the first member), so they
+describe no single region and are left out. These phrases come from the shapes world's grammar,
+not from people: the paper's Table 3 references were 9,000 phrases written by hand on MSCOCO.
 """
 from __future__ import annotations
 
@@ -72,16 +76,26 @@ def make_pairs(ds, vocab, images, regions, snippets) -> RegionPairs:
     return RegionPairs(feats, image, region, enc, [list(t) for t in snippets])
 
 
+def single_regions(rec) -> list[int]:
+    """Per token of an alignments.json record, the one region it names, or -1 for a token that
+    names none or several (`region_sets` of another length than 1; records without region_sets
+    fall back to `regions`)."""
+    sets = rec.get("region_sets")
+    if sets is None:
+        return list(rec["regions"])
+    return [int(s[0]) if len(s) == 1 else -1 for s in sets]
+
+
 def ground_truth_phrases(ds, split: str, alignments: dict) -> dict:
     """{(image, region): [phrase token lists]} from alignments.json: the runs of tokens naming one
-    object region (region >= 1) in every sentence of the split's images."""
+    object region (region >= 1), and only it, in every sentence of the split's images."""
     out: dict = {}
     img_idx, token_lists, sentids = ds.sentences_of(split)
     for i, tokens, sid in zip(img_idx, token_lists, sentids):
         rec = alignments.get(int(sid))
         if rec is None or len(rec["regions"]) != len(tokens):
             raise DataError(f"{ds.root}/alignments.json: no record matching sentence {int(sid)}")
-        for r, s, e in runs(rec["regions"]):
+        for r, s, e in runs(single_regions(rec)):
             if r >= 1:
                 out.setdefault((int(i), r), []).append(list(tokens[s:e]))
     return out
@@ -99,10 +113,11 @@ def mrf_pairs(align_ckpt, ds, vocab, split: str, beta: float) -> RegionPairs:
     """Sec. 4.3: the snippets of the MRF alignments (Eq. 10-12, bonus beta) that the alignment
     model in `align_ckpt` infers on every sentence of `split`."""
     from vsa_np.alignment.alignment_eval import split_word_region_scores
-    from vsa_np.alignment.model import load_alignment
+    from vsa_np.alignment.model import check_data, load_alignment
     from vsa_np.mrf import viterbi_align_batch
 
-    amodel, avocab, _ = load_alignment(align_ckpt)
+    amodel, avocab, ameta = load_alignment(align_ckpt)
+    check_data(amodel, ameta, ds, align_ckpt)
     scores, wmask, rmask, positions, sentids, images = split_word_region_scores(
         amodel, ds, avocab, split)
     assignment, _ = viterbi_align_batch(scores, beta, wmask, rmask)
@@ -173,8 +188,9 @@ def evaluate_regions(models: dict, ds, split: str = "test", beam: int = 7, max_l
     """Table 3 on the shapes world: every model captions the object regions of the split, scored
     against the ground-truth phrases of alignments.json; beside them the nearest-neighbour
     baseline: the first ground-truth phrase of the closest training region (L2 of the region
-    features). That baseline reads the training regions' TRUE phrases, which the region model
-    (trained on MRF snippets) never sees: an oracle-data baseline, stronger than the paper's."""
+    features). That baseline copies a TRUE phrase of a training region (from the world's grammar),
+    which the region model (trained on MRF snippets) never sees: an oracle-data baseline, stronger
+    than the paper's, whose nearest neighbour could only copy what its data held."""
     from vsa_np.data.shapes import load_alignments
     from vsa_np.generator.evaluate import nearest_neighbours, score
 
