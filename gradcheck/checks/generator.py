@@ -38,11 +38,11 @@ def min_margin(model, batch, rng=None):
     """Smallest |pre-activation| of any ReLU on a valid step (including the input ReLUs of
     `relu_inputs`), recomputed from the parameters step by step."""
     p = model.params
-    _, cache = model._forward(batch, rng)
-    N, T, rows, inputs, f, _, x, *_ = cache
+    _, c = model._forward(batch, rng)
+    N, T = c.N, c.T
     mask = to_device(batch["mask"], bool)
-    u = x @ p["W_hx"]
-    bv = f @ p["W_hi"]
+    u = c.x @ p["W_hx"]
+    bv = c.f @ p["W_hi"]
     margins = []
     if model.relu_inputs:
         margins += [float(xp.abs(u[mask]).min()), float(xp.abs(bv).min())]

@@ -20,6 +20,8 @@ h^f_t + h^b_t into Eq. 6.
 Shapes: B sentences, W valid words, V vocabulary, E word-vector size (300 in the paper), H the
 BRNN's hidden size (300-600), M the multimodal size h (1000-1600).
 """
+from typing import NamedTuple
+
 from vsa_np.alignment.packed_rnn import packed_rnn_backward, packed_rnn_forward
 from vsa_np.alignment.packing import Packed
 from vsa_np.backend import xp
@@ -27,6 +29,20 @@ from vsa_np.layers import (affine_backward, affine_forward, dropout_backward, dr
                            embedding_backward, embedding_forward, relu_backward, relu_forward)
 
 PARAMS = ("W_w", "W_e", "b_e", "W_f", "b_f", "W_b", "b_b", "W_d", "b_d")
+
+
+class BrnnCache(NamedTuple):
+    """What `brnn_backward` needs: the packing and each layer's cache, in forward order."""
+    packed: Packed
+    embed: tuple        # Eq. 2
+    drop_x: object      # dropout on x_t
+    affine_e: tuple     # Eq. 3, before the ReLU
+    relu_e: object
+    forward: tuple      # Eq. 4
+    backward: tuple     # Eq. 5
+    drop_h: object      # dropout on h^f_t + h^b_t
+    affine_d: tuple     # Eq. 6, before the ReLU
+    relu_s: object
 
 
 def brnn_forward(words, p: Packed, params, p_drop=0.0, train=False, rng=None):
@@ -47,20 +63,20 @@ def brnn_forward(words, p: Packed, params, p_drop=0.0, train=False, rng=None):
     s_tm, c_rs = relu_forward(z)                                                     # Eq. 6
     s = xp.empty_like(s_tm)
     s[p.tm] = s_tm                                              # back to sentence-major
-    return s, (p, c_emb, c_dx, c_e, c_re, c_f, c_b, c_dh, c_d, c_rs)
+    return s, BrnnCache(p, c_emb, c_dx, c_e, c_re, c_f, c_b, c_dh, c_d, c_rs)
 
 
 def brnn_backward(ds, cache):
-    """ds: (W, M) sentence-major -> grads, a dict keyed like PARAMS."""
-    p, c_emb, c_dx, c_e, c_re, c_f, c_b, c_dh, c_d, c_rs = cache
+    """ds: (W, M) sentence-major, cache: a BrnnCache -> grads, a dict keyed like PARAMS."""
+    c = cache
     g = {}
-    dz = relu_backward(ds[p.tm], c_rs)
-    dhsum, g["W_d"], g["b_d"] = affine_backward(dz, c_d)
-    dh = dropout_backward(dhsum, c_dh)          # h^f_t and h^b_t both get the gradient of the sum
-    de_f, g["W_f"], g["b_f"] = packed_rnn_backward(dh, c_f)
-    de_b, g["W_b"], g["b_b"] = packed_rnn_backward(dh, c_b)
-    da = relu_backward(de_f + de_b, c_re)       # e_t feeds both directions
-    dx, g["W_e"], g["b_e"] = affine_backward(da, c_e)
-    dx = dropout_backward(dx, c_dx)
-    g["W_w"] = embedding_backward(dx, c_emb)
+    dz = relu_backward(ds[c.packed.tm], c.relu_s)                                   # Eq. 6
+    dhsum, g["W_d"], g["b_d"] = affine_backward(dz, c.affine_d)
+    dh = dropout_backward(dhsum, c.drop_h)      # h^f_t and h^b_t both get the gradient of the sum
+    de_f, g["W_f"], g["b_f"] = packed_rnn_backward(dh, c.forward)                   # Eq. 4
+    de_b, g["W_b"], g["b_b"] = packed_rnn_backward(dh, c.backward)                  # Eq. 5
+    da = relu_backward(de_f + de_b, c.relu_e)   # Eq. 3: e_t feeds both directions
+    dx, g["W_e"], g["b_e"] = affine_backward(da, c.affine_e)
+    dx = dropout_backward(dx, c.drop_x)
+    g["W_w"] = embedding_backward(dx, c.embed)                                      # Eq. 2
     return g

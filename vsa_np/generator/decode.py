@@ -51,6 +51,22 @@ class Captions:
         return [t[0] for t in self.tokens], numpy.array([lp[0] for lp in self.logprob])
 
 
+@dataclass
+class _BeamState:
+    """The A images still being decoded by `_beam_chunk`, k partial captions (rows) each."""
+    img: numpy.ndarray      # (A,) host: their indices into the chunk
+    score: object           # (A, k) log probability of each partial caption so far
+    words: object           # (A, k, t) its words
+    done: object            # (A, k) bool: it has emitted END
+    h: object               # (A*k, H) its hidden state (A, k, H while rows are regathered)
+
+    def keep(self, mask: numpy.ndarray) -> "_BeamState":
+        """The images where the host bool array `mask` (A,) is True."""
+        rows = to_device(numpy.flatnonzero(mask))
+        return _BeamState(self.img[mask], self.score[rows], self.words[rows], self.done[rows],
+                          self.h[rows])
+
+
 # Images decoded together by default: bounds the (chunk * beam, V) logits of a step (7000 x 2538
 # float32 is 71 MB at beam 7) while keeping the matrix products large.
 CHUNK_IMAGES = 1000
@@ -290,47 +306,44 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     out_words = numpy.zeros((N, n_best, max_len + 1), dtype=numpy.int64)
     out_lp = numpy.full((N, n_best), -numpy.inf)
 
-    # State of the A active images, k hypotheses each (k = 1 before the first step):
-    #   img (A,) their indices; score (A, k); words (A, k, t); done (A, k); h, a (A*k, H)
-    img = numpy.arange(N)
-    score = xp.zeros((N, 1), dtype=table.dtype)
-    words = xp.zeros((N, 1, 0), dtype=xp.int64)
-    done = xp.zeros((N, 1), dtype=bool)
     a = table[END] + model.image_bias(feats)     # the input term at t = 1 (Eq. 14)
-    h = xp.zeros_like(a)
+    # k = 1 row per image before the first step, K after it
+    b = _BeamState(img=numpy.arange(N), score=xp.zeros((N, 1), dtype=table.dtype),
+                   words=xp.zeros((N, 1, 0), dtype=xp.int64), done=xp.zeros((N, 1), dtype=bool),
+                   h=xp.zeros_like(a))
     for t in range(max_len + 1):
-        A, k = score.shape
-        # Eq. 14 for the unfinished rows only: a finished caption continues only with END, at no
-        # cost, so it competes unchanged.
-        flat_done = done.reshape(-1)
+        A, k = b.score.shape
+        # 1. Eq. 14 for the unfinished rows only: a finished caption continues only with END,
+        # at no cost, so it competes unchanged.
+        flat_done = b.done.reshape(-1)
         if not bool(flat_done.any()):           # all rows live: no gather
-            h = model.hidden_step(a, h)
+            b.h = model.hidden_step(a, b.h)
         else:
             live = xp.flatnonzero(~flat_done)
-            h[live] = model.hidden_step(a[live], h[live])
-        k_new = min(K, k * V)
-        top, score = _extend(model, h, score, flat_done, k_new, last=t == max_len)
+            b.h[live] = model.hidden_step(a[live], b.h[live])
+        # 2. the K best extensions of every image
+        top, b.score = _extend(model, b.h, b.score, flat_done, min(K, k * V), last=t == max_len)
         k_new = top.shape[1]
+        # 3. every row becomes its parent's caption plus the word w
         parent, w = top // V, top % V
         rows = xp.arange(A)[:, None]
-        words = xp.concatenate([words[rows, parent], w[:, :, None]], axis=2)
-        done = done[rows, parent] | (w == END)
-        h = h.reshape(A, k, -1)[rows, parent]   # (A, k_new, H) until the rows are dropped
+        b.words = xp.concatenate([b.words[rows, parent], w[:, :, None]], axis=2)
+        b.done = b.done[rows, parent] | (w == END)
+        b.h = b.h.reshape(A, k, -1)[rows, parent]   # (A, k_new, H) until the rows are dropped
 
-        # An image is decided once its n_best best captions have finished: the others can only
-        # lose probability, so they never overtake them (the result equals running on).
-        finished = to_host(done[:, :n_best].all(axis=1)) | (t == max_len)
+        # 4. an image is decided once its n_best best captions have finished: the others can
+        # only lose probability, so they never overtake them (the result equals running on)
+        finished = to_host(b.done[:, :n_best].all(axis=1)) | (t == max_len)
         if finished.any():                      # write these images out and drop their rows
             f = numpy.flatnonzero(finished)
             fd = to_device(f)
             n = min(n_best, k_new)
-            out_words[img[f], :n, :t + 1] = to_host(words[fd, :n])
-            out_lp[img[f], :n] = to_host(score[fd, :n])
-            keep = to_device(numpy.flatnonzero(~finished))
-            img, score, words, done, h = (img[~finished], score[keep], words[keep], done[keep],
-                                          h[keep])
-        if len(img) == 0:
+            out_words[b.img[f], :n, :t + 1] = to_host(b.words[fd, :n])
+            out_lp[b.img[f], :n] = to_host(b.score[fd, :n])
+            b = b.keep(~finished)
+        if len(b.img) == 0:
             break
-        h = h.reshape(-1, h.shape[-1])
-        a = table[words[:, :, -1].reshape(-1)]
+        # 5. the next input: each row's last word
+        b.h = b.h.reshape(-1, b.h.shape[-1])
+        a = table[b.words[:, :, -1].reshape(-1)]
     return _captions(out_words, out_lp)

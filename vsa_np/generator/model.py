@@ -31,6 +31,8 @@ over all M valid steps of the batch instead of N * T of them.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy
 
 from vsa_np.backend import float_dtype, scatter_add, to_device, to_host, xp
@@ -39,6 +41,22 @@ from vsa_np.layers import (dropout_backward, dropout_forward, rnn_backward, rnn_
                            rnn_step_forward)
 
 PARAM_NAMES = ("W_hi", "W_w", "W_hx", "W_hh", "b_h", "W_oh", "b_o")
+
+
+class ForwardCache(NamedTuple):
+    """What the backward pass of `CaptionModel.loss` needs from `_forward` (M valid steps)."""
+    N: int              # sentences
+    T: int              # steps, padding included
+    rows: object        # (M,) the valid (n, t) as n * T + t, row-major
+    inputs: object      # (N, T) input word indices
+    f: object           # (N, D) the features after normalisation and dropout
+    bv: object          # (N, H) b_v of Eq. 13 (after the ReLU of `relu_inputs`)
+    x: object           # (N, T, E) word vectors after dropout
+    drop_x: object      # their dropout mask (None without dropout)
+    on: object          # (N, T, H) where W_hx x_t > 0 (`relu_inputs` only, else None)
+    rnn: tuple          # the recurrence's cache (Eq. 14)
+    hv: object          # (M, H) the valid hidden states after dropout
+    drop_h: object      # their dropout cache
 
 
 def softmax_loss_rows(scores, y, n: int):
@@ -168,44 +186,44 @@ class CaptionModel:
         hv, c_h = dropout_forward(h.reshape(N * T, self.H)[rows], self.dropout, train, rng)
         scores = hv @ p["W_oh"]                              # Eq. 15, one GEMM over M rows
         scores += p["b_o"]
-        return scores, (N, T, rows, inputs, f, bv, x, c_x, on, c_rnn, hv, c_h)
+        return scores, ForwardCache(N, T, rows, inputs, f, bv, x, c_x, on, c_rnn, hv, c_h)
 
     def loss(self, batch, rng=None):
         """Mean over sentences of the summed -log p of every target (Eq. 15), and its gradients
         keyed like `params`. rng: an `xp` Generator turns dropout on (training); None is the
         deterministic pass that evaluation and the gradient checks use."""
         p = self.params
-        scores, cache = self._forward(batch, rng)
-        N, T, rows, inputs, f, bv, x, c_x, on, c_rnn, hv, c_h = cache
+        scores, c = self._forward(batch, rng)
+        N, T, rows = c.N, c.T, c.rows
         targets = to_device(batch["targets"]).reshape(-1)[rows]
         loss, dscores = softmax_loss_rows(scores, targets, N)
 
-        grads = {"W_oh": hv.T @ dscores, "b_o": dscores.sum(axis=0)}
+        grads = {"W_oh": c.hv.T @ dscores, "b_o": dscores.sum(axis=0)}
         dh = xp.zeros((N * T, self.H), dtype=self.dtype)
-        dh[rows] = dropout_backward(dscores @ p["W_oh"].T, c_h)
-        da, _, grads["W_hh"], grads["b_h"] = rnn_backward(dh.reshape(N, T, self.H), c_rnn)
+        dh[rows] = dropout_backward(dscores @ p["W_oh"].T, c.drop_h)
+        da, _, grads["W_hh"], grads["b_h"] = rnn_backward(dh.reshape(N, T, self.H), c.rnn)
         # Padded steps receive exactly zero gradient, so the input side works on the M valid
         # rows only (fewer rows in the GEMMs and in the scatter).
         dbv = da[:, 0]
         da_v = da.reshape(N * T, self.H)[rows]
         if self.relu_inputs:
-            dbv = dbv * (bv > 0)
-            da_v *= on.reshape(N * T, self.H)[rows]
-        grads["W_hi"] = f.T @ dbv                            # f: the features after dropout
-        x_v = x.reshape(N * T, self.E)[rows]
+            dbv = dbv * (c.bv > 0)
+            da_v *= c.on.reshape(N * T, self.H)[rows]
+        grads["W_hi"] = c.f.T @ dbv                          # f: the features after dropout
+        x_v = c.x.reshape(N * T, self.E)[rows]
         grads["W_hx"] = x_v.T @ da_v
         dx_v = da_v @ p["W_hx"].T
-        if c_x is not None:                                  # dropout on the word vectors
-            dx_v *= c_x.reshape(N * T, self.E)[rows]
+        if c.drop_x is not None:                             # dropout on the word vectors
+            dx_v *= c.drop_x.reshape(N * T, self.E)[rows]
         grads["W_w"] = xp.zeros_like(p["W_w"])
-        scatter_add(grads["W_w"], inputs.reshape(-1)[rows], dx_v)
+        scatter_add(grads["W_w"], c.inputs.reshape(-1)[rows], dx_v)
         return loss, grads
 
     def log_probs(self, batch):
         """log p(sentence | image) of every sentence of the batch (teacher forcing, no dropout):
         the sum over its valid steps of log y_t[target], END included. -> (N,) `xp` array."""
-        scores, cache = self._forward(batch)
-        N, T, rows = cache[:3]
+        scores, c = self._forward(batch)
+        N, T, rows = c.N, c.T, c.rows
         targets = to_device(batch["targets"]).reshape(-1)[rows]
         logp = log_softmax_rows(scores)[xp.arange(len(rows)), targets]
         out = xp.zeros(N * T, dtype=logp.dtype)
