@@ -31,6 +31,7 @@ from collections import Counter
 
 import numpy as np
 from _common import figure_dir, lesson_world, plt, save, shared_data
+from exercises import exercise
 
 from vsa_np.data import Vocab, caption_batches, load_dataset, load_alignments, ranking_batches
 from vsa_np.data.features import read_named_features
@@ -224,3 +225,36 @@ print("inputs :", cap["inputs"][0][cap["mask"][0]].tolist(), "->",
       ["START"] + shape_vocab.decode(cap["inputs"][0][1:]))
 print("targets:", cap["targets"][0][cap["mask"][0]].tolist(), "->",
       shape_vocab.decode(cap["targets"][0]) + ["END"])
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise is a function to write in place of a stub. The cell after it compares yours with
+# the library's on fixed inputs and prints the relative error of each output (`lessons/exercises.py`);
+# until you write it, the check is skipped (worked solutions: `lessons/solutions/lesson00.py`,
+# used when the lessons run in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 00.1: the vocabulary.** Write `build_vocab(token_lists, threshold)`: the words that
+# occur at least `threshold` times, most frequent first, ties in alphabetical order (what
+# `Vocab.build` keeps; index 0 is reserved for `<end>`, so the k-th word of the list has index k + 1).
+
+# %%
+def build_vocab(token_lists, threshold):
+    raise NotImplementedError  # your code here
+
+
+exercise("00.1", build_vocab)
+
+# %% [markdown]
+# **Exercise 00.2: teacher forcing.** Write `teacher_forcing(ids)`: from sentences given as lists
+# of word indices, the generator's `inputs` (START = 0, then the words), `targets` (the words,
+# then END = 0) and `mask` (True on the L + 1 real steps of a sentence of L words), each an
+# (n, L_max + 1) array padded with 0 / False, as `caption_batch` builds them (lesson 06 trains
+# on exactly these).
+
+# %%
+def teacher_forcing(ids):
+    raise NotImplementedError  # your code here
+
+
+exercise("00.2", teacher_forcing)

@@ -20,6 +20,7 @@
 # %%
 import numpy as np
 from _common import QUICK, figure_dir, plt, save
+from exercises import exercise
 
 import vsa_np.layers as L
 from gradcheck import numerical_grad, numerical_grad_array, rel_error, run_checks
@@ -210,3 +211,34 @@ for t in range(2, -1, -1):
     carry = bad[:, t] @ Wh.T
 print(f"correct backward pass: {rel_error(good, numeric):.1e}   "
       f"without the ReLU mask: {rel_error(bad, numeric):.1e}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error of every output (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson01.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 01.1: the affine layer backward.** `out = x W + b` with x of shape (..., D) (any
+# leading axes: one row per example, or per example and time step), W (D, M). Write
+# `affine_backward(dout, x, W) -> (dx, dW, db)`.
+
+# %%
+def affine_backward(dout, x, W):
+    raise NotImplementedError  # your code here
+
+
+exercise("01.1", affine_backward)
+
+# %% [markdown]
+# **Exercise 01.2: one RNN step backward.** `h = max(0, a + prev_h Wh + b)` (Eq. 4 and Eq. 14
+# without their inputs' own layers), shapes (N, H). Write
+# `rnn_step_backward(dh, prev_h, Wh, h) -> (da, dprev_h, dWh, db)`; the output h alone says where
+# the ReLU was on.
+
+# %%
+def rnn_step_backward(dh, prev_h, Wh, h):
+    raise NotImplementedError  # your code here
+
+
+exercise("01.2", rnn_step_backward)

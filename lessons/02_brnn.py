@@ -27,6 +27,7 @@
 # %%
 import numpy as np
 from _common import figure_dir, plt, save
+from exercises import exercise
 from matplotlib.colors import LogNorm
 
 from gradcheck import run_checks
@@ -199,3 +200,35 @@ ax.invert_yaxis()
 ax.set_xlabel("max relative error (float64, centered differences)")
 ax.legend(fontsize=8)
 save(fig, FIG, "gradient_check")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson02.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 02.1: Eq. 2-6 for one sentence.** Write `brnn_sentence(words, p)`: `words` (T,)
+# word indices, `p` the dict of float64 arrays W_w (V, E), W_e (E, H), b_e, W_f, b_f, W_b, b_b
+# (H, H) and (H,), W_d (H, M), b_d. Return s (T, M), in row-vector form (x @ W), with two plain
+# loops for the two directions. The library packs many sentences time-major instead; the numbers
+# must be the same.
+
+# %%
+def brnn_sentence(words, p):
+    raise NotImplementedError  # your code here
+
+
+exercise("02.1", brnn_sentence)
+
+# %% [markdown]
+# **Exercise 02.2: Eq. 2 backward.** Given dx (T, E), the gradient of each position's word
+# vector, and the sentence's word indices (T,), write `word_vector_grad(dx, words, V)` -> dW_w
+# (V, E). A word that occurs twice must get both gradients (`W[words] += dx` does not do that).
+
+# %%
+def word_vector_grad(dx, words, V):
+    raise NotImplementedError  # your code here
+
+
+exercise("02.2", word_vector_grad)

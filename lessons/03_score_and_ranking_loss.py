@@ -22,6 +22,7 @@
 # %%
 import numpy as np
 from _common import QUICK, figure_dir, plt, save
+from exercises import exercise
 
 from gradcheck import run_checks
 from gradcheck.cli import format_table
@@ -301,3 +302,35 @@ for t in (1, 4):
 axes[2].set_title("v_i . s_t of held-out pair 0\n(red: the object's true region)", fontsize=10)
 save(fig, FIG, "training_and_scores")
 assert hits["eq8"] > 0.6
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson03.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 03.1: Eq. 8 backward.** With region vectors v (N, R, M), word vectors s (W, M), the
+# sentence of each word seg (W,) and the upstream gradient dS (N, L), write
+# `eq8_backward(dS, v, s, seg) -> (dv, ds)`. Loops are fine: for every image k and word t, find
+# the word's best region and send dS[k, seg[t]] there (the section "Why each word takes its best
+# region" above has the formulas).
+
+# %%
+def eq8_backward(dS, v, s, seg):
+    raise NotImplementedError  # your code here
+
+
+exercise("03.1", eq8_backward)
+
+# %% [markdown]
+# **Exercise 03.2: the ranking loss and its dS.** Write `ranking_loss_grad(S) -> (loss, dS)`:
+# Eq. 9 for a (B, B) score matrix with the true pairs on the diagonal, divided by B as the
+# library does, and its gradient.
+
+# %%
+def ranking_loss_grad(S):
+    raise NotImplementedError  # your code here
+
+
+exercise("03.2", ranking_loss_grad)

@@ -21,6 +21,7 @@
 # %%
 import numpy as np
 from _common import QUICK, figure_dir, lesson_world, plt, save
+from exercises import exercise
 
 from gradcheck import run_checks
 from vsa_np.alignment import AlignmentModel
@@ -367,3 +368,34 @@ ax.set_ylabel("variance")
 ax.set_title("Spectrum of the region features (training images)")
 ax.legend(fontsize=8)
 save(fig, FIG, "feature_spectrum")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson04.py`, used in quick mode or with LESSONS_SOLUTIONS=1). The fixed
+# inputs have ties, so pessimistic tie-breaking matters.
+#
+# **Exercise 04.1: annotation ranks.** S (n_images, n_sentences), s2i the image of each sentence.
+# Write `annotation_ranks(S, s2i)`: for each image, the 1-based rank of its best-scoring correct
+# sentence, counting every wrong sentence that scores at least as high as ahead of it.
+
+# %%
+def annotation_ranks(S, s2i):
+    raise NotImplementedError  # your code here
+
+
+exercise("04.1", annotation_ranks)
+
+# %% [markdown]
+# **Exercise 04.2: search ranks.** Write `search_ranks(S, s2i)`: for each sentence, the rank of
+# its own image among all images, ties again counted against the model. R@K is then the share
+# of ranks <= K.
+
+# %%
+def search_ranks(S, s2i):
+    raise NotImplementedError  # your code here
+
+
+exercise("04.2", search_ranks)

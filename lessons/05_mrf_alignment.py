@@ -23,6 +23,7 @@
 import numpy as np
 from _common import (QUICK, alignment_config, figure_dir, lesson_world, plt, save,
                      trained_alignment)
+from exercises import exercise
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 from PIL import Image
@@ -299,3 +300,34 @@ path = plot_alignment(FIG / "test_sentence_alignment.png", tokens, scores[k, :n,
                       image=np.asarray(Image.open(ds.root / "images" / ds.images[i]["filename"])),
                       title=f"beta = {best:g}")
 print(f"  wrote {path}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson05.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 05.1: Viterbi, with the walk back.** Write `viterbi(S, beta) -> (a, E)` for word-
+# region scores S (N, M): the delta recursion derived above (the O(N M^2) form is fine), keeping
+# for every word and region which previous region won, then walking back from the best last
+# region. It is checked at four betas, one negative.
+
+# %%
+def viterbi(S, beta):
+    raise NotImplementedError  # your code here
+
+
+exercise("05.1", viterbi)
+
+# %% [markdown]
+# **Exercise 05.2: the objective.** Write `mrf_energy(S, a, beta)`: E(a) of Eq. 10 for one
+# assignment, the unary terms of Eq. 11 plus beta per pair of equal neighbours (Eq. 12). (It is
+# what makes a Viterbi result checkable without a brute force.)
+
+# %%
+def mrf_energy(S, a, beta):
+    raise NotImplementedError  # your code here
+
+
+exercise("05.2", mrf_energy)

@@ -27,6 +27,7 @@ import textwrap
 
 import numpy as np
 from _common import figure_dir, generator_config, lesson_world, plt, save, trained_generator
+from exercises import exercise
 from PIL import Image
 
 from gradcheck import run_checks
@@ -282,3 +283,36 @@ for ax, k in zip(axes.ravel(), range(6)):
     ax.set_title(f"test image {k}", fontsize=9)
 fig.subplots_adjust(hspace=0.5, wspace=0.08)
 save(fig, FIG, "captions")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson06.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 06.1: Eq. 15's loss and its gradient.** x (N, T, V) scores, y (N, T) targets, mask
+# (N, T). Write `softmax_loss(x, y, mask) -> (loss, dx)`: minus the log softmax at the targets,
+# summed over the valid steps and divided by N, and its gradient (subtract the largest score
+# before exponentiating).
+
+# %%
+def softmax_loss(x, y, mask):
+    raise NotImplementedError  # your code here
+
+
+exercise("06.1", softmax_loss)
+
+# %% [markdown]
+# **Exercise 06.2: greedy decoding.** Write `greedy_decode(model, feat, max_len)` for ONE image
+# (feat (D,)), using only `model.input_table()` (row w: word w's input to Eq. 14),
+# `model.image_bias(feats)` (Eq. 13, feats (1, D)) and `model.step(a, h)` (Eq. 14-15 for a batch:
+# -> new h, scores), as the section "Eq. 13-15 one step at a time" does. Stop at END (index 0,
+# not part of the caption) or after max_len words. The check decodes a small random model.
+
+# %%
+def greedy_decode(model, feat, max_len):
+    raise NotImplementedError  # your code here
+
+
+exercise("06.2", greedy_decode)

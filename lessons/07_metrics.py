@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 from _common import QUICK, figure_dir, plt, save
+from exercises import exercise
 
 from vsa_np.metrics import score_all
 from vsa_np.metrics.bleu import corpus_bleu
@@ -260,3 +261,33 @@ ax.legend(fontsize=8, ncol=4, loc="upper center")
 ax2.set_xticks(range(len(variants)), list(variants), rotation=30)
 ax2.set_title("CIDEr-D (x10 scale)")
 save(fig, FIG, "metric_bars")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson07.py`, used in quick mode or with LESSONS_SOLUTIONS=1). Both work on
+# one candidate and its references, as token lists.
+#
+# **Exercise 07.1: BLEU.** Write `bleu(hyp, refs) -> [BLEU-1, ..., BLEU-4]`: clipped counts (an
+# n-gram matches at most as often as it occurs in the one reference where it occurs most), the
+# geometric means, and the brevity penalty with the closest reference length.
+
+# %%
+def bleu(hyp, refs):
+    raise NotImplementedError  # your code here
+
+
+exercise("07.1", bleu)
+
+# %% [markdown]
+# **Exercise 07.2: ROUGE-L.** Write `rouge_l(hyp, refs)` with its own LCS table: P and R each
+# maximised over the references, b = 1.2.
+
+# %%
+def rouge_l(hyp, refs):
+    raise NotImplementedError  # your code here
+
+
+exercise("07.2", rouge_l)

@@ -27,6 +27,7 @@ import dataclasses
 import numpy as np
 from _common import (QUICK, alignment_config, figure_dir, generator_config, lesson_world, plt,
                      save, trained_alignment, trained_generator)
+from exercises import exercise
 from PIL import Image
 
 from vsa_np.alignment.alignment_eval import alignment_report
@@ -200,3 +201,33 @@ for r in (1, 2):
     if key in caps:
         print(f"region {key}: region RNN \"{caps[key]}\"; full-frame RNN "
               f"\"{table['full-frame RNN']['captions'][key]}\"")
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function in place of its stub; the cell compares it with the library on fixed inputs
+# and prints the relative error (skipped while it is a stub; worked solutions in
+# `lessons/solutions/lesson08.py`, used in quick mode or with LESSONS_SOLUTIONS=1).
+#
+# **Exercise 08.1: snippets.** Write `snippet_runs(assignment)`: the maximal runs of equal
+# regions in an MRF assignment, skipping -1 (words on no region), as (region, start, end) with
+# end exclusive. Each is one (region, snippet) training pair of step 2.
+
+# %%
+def snippet_runs(assignment):
+    raise NotImplementedError  # your code here
+
+
+exercise("08.1", snippet_runs)
+
+# %% [markdown]
+# **Exercise 08.2: the nearest neighbour's search.** Write `nearest_rows(query, base)`: for each
+# row of query (N, D), the index of the row of base (M, D) closest in L2 (the baseline of
+# Table 3 copies that training region's phrase).
+
+# %%
+def nearest_rows(query, base):
+    raise NotImplementedError  # your code here
+
+
+exercise("08.2", nearest_rows)

@@ -4,17 +4,24 @@ The lessons live in `lessons/NN_name.py` (jupytext "percent" format). Each one i
 subprocess with LESSONS_QUICK=1 and LESSONS_OUT pointing under pytest's tmp_path; the test checks
 the exit code, that it printed its figure folder, and that every figure listed below exists. The
 lessons that train share one small shapes world (LESSONS_DATA, made by the first that needs it).
+No wall-clock limit is asserted here (a loaded machine would fail it; timings belong to the
+benchmarks): quick mode is meant to take under a minute per lesson on two cores.
+
+Every exercise of `lessons/exercises.py` is checked with its worked solution
+(`lessons/solutions/`), and every lesson has two or three of them, listed in lessons/README.md.
 """
 import os
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = REPO / "lessons"
+sys.path[:0] = [str(LESSONS), str(REPO)]
+import exercises  # noqa: E402  (lessons/exercises.py, after the path above)
 
 # The figures (PNG names) each lesson promises. A new lesson must be added here.
 # (00 also draws Flickr8K figures when the shared data folder is there; not promised here.)
@@ -30,7 +37,7 @@ FIGURES = {
     "07_metrics": ["metric_bars"],
     "08_region_generation": ["mrf_training_pairs", "table3", "region_captions"],
 }
-QUICK_LIMIT_S = 60  # each lesson must run in under a minute in quick mode (2 CPU cores)
+HANG_S = 600  # a lesson this slow is stuck, not slow (quick mode takes seconds to a minute)
 
 
 def lesson_files():
@@ -53,17 +60,19 @@ def test_lesson_runs_in_quick_mode(name, tmp_path, lessons_data):
     env = dict(os.environ, LESSONS_QUICK="1", LESSONS_OUT=str(tmp_path),
                LESSONS_DATA=str(lessons_data), MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1",
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(LESSONS / f"{name}.py")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=3 * QUICK_LIMIT_S)
-    elapsed = time.perf_counter() - start
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     folder = tmp_path / name
     assert str(folder) in proc.stdout, f"{name} did not print its figure folder {folder}"
     for fig in FIGURES[name]:
         path = folder / f"{fig}.png"
         assert path.is_file() and path.stat().st_size > 1000, f"{name}: figure {path} missing"
-    assert elapsed < QUICK_LIMIT_S, f"{name} took {elapsed:.0f} s in quick mode"
+    # quick mode checks the worked solutions of the lesson's exercises, and none is wrong
+    ids = [i for i in exercises.EXERCISES if i.startswith(name[:2] + ".")]
+    for i in ids:
+        assert f"exercise {i} " in proc.stdout, f"{name}: exercise {i} was not checked"
+    assert "WRONG" not in proc.stdout, f"{name}: an exercise check failed"
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
@@ -79,3 +88,54 @@ def test_readme_lists_every_lesson():
     readme = (LESSONS / "README.md").read_text()
     missing = [n for n in lesson_files() if f"{n}.py" not in readme]
     assert not missing, f"lessons/README.md does not mention {missing}"
+
+
+@pytest.mark.parametrize("ex_id", sorted(exercises.EXERCISES))
+def test_exercise_solution_passes_its_check(ex_id):
+    assert exercises.run_check(ex_id, exercises.solution(ex_id)) < exercises.PASS_BELOW
+
+
+@pytest.mark.parametrize("ex_id", ["01.1", "03.2", "05.1", "07.1"])
+def test_exercise_check_catches_a_wrong_answer(ex_id):
+    right = exercises.solution(ex_id)
+
+    def off_by_a_little(*args):
+        out = right(*args)
+        if isinstance(out, tuple):
+            return (np_scale(out[0]),) + tuple(out[1:])
+        return np_scale(out)
+
+    assert exercises.run_check(ex_id, off_by_a_little) >= exercises.PASS_BELOW
+
+
+def np_scale(x):
+    """x changed a little (1%) or, for an assignment, moved by one region."""
+    import numpy as np
+
+    a = np.asarray(x)
+    return a + 1 if a.dtype.kind in "iu" else a * 1.01
+
+
+def test_a_stub_is_skipped_without_solutions(monkeypatch, capsys):
+    monkeypatch.setenv("LESSONS_SOLUTIONS", "0")
+
+    def stub(*args):
+        raise NotImplementedError
+
+    assert exercises.exercise("03.2", stub) is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "skipped" in out[0] and "lessons/solutions/lesson03.py" in out[0]
+
+
+def test_every_lesson_has_exercises_listed_in_the_readme():
+    readme = (LESSONS / "README.md").read_text()
+    for name in lesson_files():
+        ids = [i for i in exercises.EXERCISES if i.startswith(name[:2] + ".")]
+        assert 2 <= len(ids) <= 3, f"{name}: {len(ids)} exercises"
+        source = (LESSONS / f"{name}.py").read_text()
+        for i in ids:
+            ex = exercises.EXERCISES[i]
+            assert re.search(rf"def {ex.name}\(.*\n\s+raise NotImplementedError", source), \
+                f"{name}: no stub for exercise {i} ({ex.name})"
+            assert f'exercise("{i}", {ex.name})' in source, f"{name}: exercise {i} is not checked"
+            assert i in readme and ex.name in readme, f"lessons/README.md does not list {i}"

@@ -1,0 +1,361 @@
+"""The lessons' exercises: what each asks for, and the check that compares a student's function
+with the library's on fixed inputs (CS231n's implement-then-compare cells).
+
+In a lesson an exercise is a stub and one call:
+
+    def affine_backward(dout, x, W):
+        raise NotImplementedError        # your code here
+
+    exercise("01.1", affine_backward)
+
+`exercise` calls the function and the library's code on the same fixed float64 inputs and prints
+the relative error of every output, max |a - b| / max(1e-8, |a| + |b|) (CS231n's rel_error; an
+output that is not an array, a list of words say, gets 0 when equal and 1 when not). A stub that
+still raises NotImplementedError is skipped with one line, unless worked solutions are turned on
+(quick mode, the tests, or LESSONS_SOLUTIONS=1): then the function of the same name in
+lessons/solutions/lessonNN.py is checked instead, so every exercise is known to be solvable.
+`tests/test_lessons.py` runs every check below with the solutions.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+from vsa_np.backend import to_host, xp
+
+PASS_BELOW = 1e-6       # float64 throughout: a correct function is at 1e-12 or so
+
+
+@dataclass
+class Exercise:
+    id: str               # "NN.k": lesson NN, exercise k
+    name: str             # the function the student writes (and the solution's name)
+    title: str
+    check: Callable       # check(fn) -> [(output label, student's value, library's value)]
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def _register(id: str, name: str, title: str):
+    def wrap(check):
+        EXERCISES[id] = Exercise(id, name, title, check)
+        return check
+    return wrap
+
+
+def rel_error(a, b) -> float:
+    """max |a - b| / max(1e-8, |a| + |b|) for arrays of the same shape; 0/1 for anything else."""
+    try:
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return 0.0 if a == b else 1.0
+    if a.shape != b.shape:
+        return 1.0
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def solutions_on() -> bool:
+    """Use lessons/solutions/ for stubs: in quick mode, in the tests, or with LESSONS_SOLUTIONS=1."""
+    flag = os.environ.get("LESSONS_SOLUTIONS")
+    if flag is not None:
+        return flag not in ("", "0")
+    return os.environ.get("LESSONS_QUICK", "") not in ("", "0")
+
+
+def solution(id: str) -> Callable:
+    """The worked solution of exercise `id` (lessons/solutions/lessonNN.py)."""
+    ex = EXERCISES[id]
+    module = importlib.import_module(f"solutions.lesson{id.split('.')[0]}")
+    return getattr(module, ex.name)
+
+
+def run_check(id: str, fn: Callable) -> float:
+    """Check `fn` against the library; print one line per output; return the largest error."""
+    ex = EXERCISES[id]
+    worst = 0.0
+    for label, mine, ref in ex.check(fn):
+        err = rel_error(mine, ref)
+        worst = max(worst, err)
+        print(f"  {label:28} relative error {err:.2e}  {'ok' if err < PASS_BELOW else 'WRONG'}")
+    return worst
+
+
+def exercise(id: str, fn: Callable) -> float | None:
+    """What a lesson calls after a stub: check `fn` (or the worked solution, when `fn` is still a
+    stub and solutions are on); a stub without solutions is skipped with one line."""
+    ex = EXERCISES[id]
+    worked = False
+    try:
+        ex.check(fn)
+    except NotImplementedError:
+        if not solutions_on():
+            print(f"exercise {id} ({ex.title}) skipped: write `{ex.name}` above, or run with "
+                  f"LESSONS_SOLUTIONS=1 to check the worked solution in "
+                  f"lessons/solutions/lesson{id.split('.')[0]}.py")
+            return None
+        print(f"exercise {id} ({ex.title}): `{ex.name}` is a stub; checking the worked solution")
+        fn, worked = solution(id), True
+    else:
+        print(f"exercise {id} ({ex.title}): checking your `{ex.name}` against the library")
+    worst = run_check(id, fn)
+    if worst >= PASS_BELOW:
+        if worked:
+            raise AssertionError(f"the worked solution of exercise {id} does not pass its check")
+        print(f"  exercise {id}: not yet right (largest relative error {worst:.1e})")
+    return worst
+
+
+def _rng():
+    return np.random.default_rng(1234)
+
+
+def _dev(a):
+    return xp.asarray(a)
+
+
+# ---- lesson 00: data --------------------------------------------------------------------------
+
+_SENTENCES = [s.split() for s in ("a red circle and a blue square", "a red star",
+                                  "two red circles", "a blue star and a red square",
+                                  "there is a green circle", "a red circle")]
+
+
+@_register("00.1", "build_vocab", "a vocabulary from the training sentences")
+def _check_vocab(fn):
+    from vsa_np.data import Vocab
+
+    lib = Vocab.build(_SENTENCES, threshold=2)
+    return [("words, most frequent first", list(fn(_SENTENCES, 2)), lib.words)]
+
+
+@_register("00.2", "teacher_forcing", "the generator's inputs, targets and mask")
+def _check_teacher_forcing(fn):
+    from vsa_np.data import caption_batch
+    from vsa_np.data.batching import EncodedSplit
+
+    ids = [[3, 1, 4], [1, 5], [9, 2, 6, 5]]
+    lengths = np.array([len(i) for i in ids])
+    words = np.zeros((len(ids), lengths.max()), np.int64)
+    for k, i in enumerate(ids):
+        words[k, :len(i)] = i
+    enc = EncodedSplit(np.arange(3), np.arange(3), words, lengths)
+    lib = caption_batch(SimpleNamespace(feats=np.zeros((3, 1))), enc, np.arange(3))
+    inputs, targets, mask = fn(ids)
+    return [("inputs", inputs, lib["inputs"]), ("targets", targets, lib["targets"]),
+            ("mask", mask, lib["mask"])]
+
+
+# ---- lesson 01: layers ------------------------------------------------------------------------
+
+@_register("01.1", "affine_backward", "the affine layer's backward pass")
+def _check_affine(fn):
+    from vsa_np.layers import affine_backward
+
+    g = _rng()
+    x, W, dout = g.standard_normal((4, 3, 5)), g.standard_normal((5, 6)), g.standard_normal((4, 3, 6))
+    ref = [to_host(a) for a in affine_backward(_dev(dout), (_dev(x), _dev(W)))]
+    mine = fn(dout, x, W)
+    return [(n, m, r) for n, m, r in zip(("dx", "dW", "db"), mine, ref)]
+
+
+@_register("01.2", "rnn_step_backward", "one ReLU RNN step backward (Eq. 4 / 14)")
+def _check_rnn_step(fn):
+    from vsa_np.layers import rnn_step_backward, rnn_step_forward
+
+    g = _rng()
+    a, prev_h = g.standard_normal((4, 5)), g.standard_normal((4, 5))
+    Wh, b, dh = 0.5 * g.standard_normal((5, 5)), 0.1 * g.standard_normal(5), g.standard_normal((4, 5))
+    h, cache = rnn_step_forward(_dev(a), _dev(prev_h), _dev(Wh), _dev(b))
+    ref = [to_host(x) for x in rnn_step_backward(_dev(dh), cache)]
+    mine = fn(dh, prev_h, Wh, to_host(h))
+    return [(n, m, r) for n, m, r in zip(("da", "dprev_h", "dWh", "db"), mine, ref)]
+
+
+# ---- lesson 02: the BRNN ----------------------------------------------------------------------
+
+def _brnn_params(g, V=7, E=4, H=5, M=3):
+    return {"W_w": g.standard_normal((V, E)), "W_e": g.standard_normal((E, H)) * 0.6,
+            "b_e": np.full(H, 0.1), "W_f": g.standard_normal((H, H)) * 0.4, "b_f": np.full(H, 0.1),
+            "W_b": g.standard_normal((H, H)) * 0.4, "b_b": np.full(H, 0.1),
+            "W_d": g.standard_normal((H, M)) * 0.6, "b_d": np.full(M, 0.1)}
+
+
+@_register("02.1", "brnn_sentence", "Eq. 2-6 for one sentence")
+def _check_brnn(fn):
+    from vsa_np.alignment.brnn import brnn_forward
+    from vsa_np.alignment.packing import pack
+
+    params = _brnn_params(_rng())
+    words = np.array([[2, 5, 1, 6]])
+    s, _ = brnn_forward(_dev(words), pack(np.ones(words.shape, bool)),
+                        {k: _dev(v) for k, v in params.items()})
+    return [("s (T, M)", fn(words[0], params), to_host(s))]
+
+
+@_register("02.2", "word_vector_grad", "Eq. 2 backward: the scatter-add onto W_w")
+def _check_word_grad(fn):
+    from vsa_np.layers import embedding_backward
+
+    g = _rng()
+    ids, dx = np.array([[3, 1, 3, 0, 6]]), g.standard_normal((1, 5, 4))
+    ref = to_host(embedding_backward(_dev(dx), (_dev(ids), (8, 4))))
+    return [("dW_w", fn(dx[0], ids[0], 8), ref)]
+
+
+# ---- lesson 03: score and ranking loss --------------------------------------------------------
+
+@_register("03.1", "eq8_backward", "Eq. 8 backward: dv and ds")
+def _check_eq8(fn):
+    from vsa_np.alignment.score import score_backward, score_forward
+
+    g = _rng()
+    v, s, seg = g.standard_normal((3, 4, 5)), g.standard_normal((6, 5)), np.array([0, 0, 1, 1, 1, 2])
+    dS = g.standard_normal((3, 3))
+    _, cache = score_forward(_dev(v), None, _dev(s), _dev(seg), 3, "eq8")
+    dv, ds = (to_host(a) for a in score_backward(_dev(dS), cache))
+    mine = fn(dS, v, s, seg)
+    return [("dv", mine[0], dv), ("ds", mine[1], ds)]
+
+
+@_register("03.2", "ranking_loss_grad", "Eq. 9 per pair and its dS")
+def _check_ranking(fn):
+    from vsa_np.alignment.ranking_loss import ranking_loss
+
+    S = _rng().standard_normal((5, 5)) + 2 * np.eye(5)
+    loss, dS = ranking_loss(_dev(S))
+    mine = fn(S)
+    return [("loss", mine[0], float(loss)), ("dS", mine[1], to_host(dS))]
+
+
+# ---- lesson 04: retrieval ---------------------------------------------------------------------
+
+def _retrieval_inputs():
+    g = _rng()
+    S = np.round(g.standard_normal((4, 12)), 1)     # rounded: ties happen
+    S[:, 5] = S[2, 5]                              # a sentence tied on every image
+    return S, np.repeat(np.arange(4), 3)
+
+
+@_register("04.1", "annotation_ranks", "image annotation ranks, ties pessimistic")
+def _check_ann(fn):
+    from vsa_np.retrieval import retrieval_ranks
+
+    S, s2i = _retrieval_inputs()
+    return [("annotation ranks", fn(S, s2i), retrieval_ranks(S, s2i)[0])]
+
+
+@_register("04.2", "search_ranks", "image search ranks, ties pessimistic")
+def _check_search(fn):
+    from vsa_np.retrieval import retrieval_ranks
+
+    S, s2i = _retrieval_inputs()
+    return [("search ranks", fn(S, s2i), retrieval_ranks(S, s2i)[1])]
+
+
+# ---- lesson 05: the MRF -----------------------------------------------------------------------
+
+@_register("05.1", "viterbi", "Viterbi for Eq. 10, with the walk back")
+def _check_viterbi(fn):
+    from vsa_np.mrf import viterbi_align
+
+    g = _rng()
+    out = []
+    for beta in (-0.5, 0.0, 0.7, 2.0):
+        S = g.standard_normal((7, 4))
+        a_ref, e_ref = viterbi_align(S, beta)
+        a, e = fn(S, beta)
+        out += [(f"assignment, beta {beta}", a, a_ref), (f"E, beta {beta}", e, e_ref)]
+    return out
+
+
+@_register("05.2", "mrf_energy", "the objective E of Eq. 10 for an assignment")
+def _check_energy(fn):
+    from vsa_np.mrf import alignment_objective
+
+    g = _rng()
+    S, a = g.standard_normal((8, 3)), np.array([0, 0, 2, 2, 2, 1, 0, 0])
+    return [(f"E, beta {b}", fn(S, a, b), alignment_objective(S, a, b)) for b in (-1.0, 0.5)]
+
+
+# ---- lesson 06: the generator -----------------------------------------------------------------
+
+def _tiny_generator():
+    from vsa_np.generator.model import CaptionModel
+
+    return CaptionModel(9, 6, hidden=8, word_dim=5, dropout=0.0, seed=3, dtype=np.float64)
+
+
+@_register("06.1", "softmax_loss", "Eq. 15's loss over the time steps and its gradient")
+def _check_softmax(fn):
+    from vsa_np.layers import temporal_softmax_loss
+
+    g = _rng()
+    x, y = g.standard_normal((3, 4, 6)), g.integers(0, 6, (3, 4))
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], bool)
+    loss, dx = temporal_softmax_loss(_dev(x), _dev(y), _dev(mask))
+    mine = fn(x, y, mask)
+    return [("loss", mine[0], float(loss)), ("dx", mine[1], to_host(dx))]
+
+
+@_register("06.2", "greedy_decode", "greedy decoding with the model's step (Eq. 13-15)")
+def _check_greedy(fn):
+    from vsa_np.generator.decode import greedy
+
+    model = _tiny_generator()
+    feats = _rng().standard_normal((3, 6))
+    ref = greedy(model, _dev(feats), max_len=6).tokens
+    return [(f"caption of image {i}", list(fn(model, feats[i], 6)), ref[i][0]) for i in range(3)]
+
+
+# ---- lesson 07: metrics -----------------------------------------------------------------------
+
+_REFS = [s.split() for s in ("a black dog is running on the grass", "a dog runs across a field",
+                             "the black dog plays on the grass with a ball")]
+_HYP = "a black dog is running on a field".split()
+
+
+@_register("07.1", "bleu", "BLEU-1..4 with clipped counts and the brevity penalty")
+def _check_bleu(fn):
+    from vsa_np.metrics.bleu import corpus_bleu
+    from vsa_np.metrics.ngrams import build_corpus
+
+    out = []
+    for hyp in (_HYP, _HYP[:5]):
+        ref = corpus_bleu(build_corpus([_REFS], [hyp]))
+        out.append((f"BLEU-1..4 of {' '.join(hyp)!r}", fn(hyp, _REFS), ref))
+    return out
+
+
+@_register("07.2", "rouge_l", "ROUGE-L from the longest common subsequence")
+def _check_rouge(fn):
+    from vsa_np.metrics.rouge import rouge_l_per_image
+
+    return [(f"ROUGE-L of {' '.join(h)!r}", fn(h, _REFS), rouge_l_per_image([_REFS], [h])[0])
+            for h in (_HYP, _HYP[::-1])]
+
+
+# ---- lesson 08: regions -----------------------------------------------------------------------
+
+@_register("08.1", "snippet_runs", "the MRF's snippets: maximal runs on one region")
+def _check_runs(fn):
+    from vsa_np.generator.region_data import runs
+
+    cases = ([1, 1, 0, 2, 2, 2, 0], [-1, 3, 3, -1, -1, 1], [4], [])
+    return [(f"runs of {a}", [tuple(r) for r in fn(a)], runs(a)) for a in cases]
+
+
+@_register("08.2", "nearest_rows", "the nearest-neighbour baseline's search (L2)")
+def _check_nn(fn):
+    from vsa_np.generator.evaluate import nearest_neighbours
+
+    g = _rng()
+    query, base = g.standard_normal((6, 5)), g.standard_normal((20, 5))
+    return [("nearest training row", fn(query, base), nearest_neighbours(query, base))]

@@ -1,0 +1,35 @@
+"""Lesson 06's exercises, worked."""
+import numpy as np
+
+from vsa_np.backend import to_host, xp
+
+
+def softmax_loss(x, y, mask):
+    """x (N, T, V) scores, y (N, T) targets, mask (N, T): loss = -sum of log softmax at the
+    targets over the valid steps, / N; dx = (softmax - onehot(y)) * mask / N."""
+    N = x.shape[0]
+    z = x - x.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+    loss = -(picked * mask).sum() / N
+    dx = np.exp(logp)
+    np.put_along_axis(dx, y[..., None], np.take_along_axis(dx, y[..., None], axis=-1) - 1, -1)
+    return loss, dx * mask[..., None] / N
+
+
+def greedy_decode(model, feat, max_len):
+    """The most likely word at every step, for ONE image (feat (D,)), until END (index 0) or
+    max_len words: START + b_v at t = 1 (Eq. 13-14), then each chosen word fed back in."""
+    table = model.input_table()
+    a = table[0] + model.image_bias(xp.asarray(feat[None]))[0]
+    h = xp.zeros(model.H, dtype=table.dtype)
+    words = []
+    for _ in range(max_len):
+        h, scores = model.step(a[None], h[None])
+        h = h[0]
+        w = int(np.argmax(to_host(scores[0])))
+        if w == 0:
+            break
+        words.append(w)
+        a = table[w]
+    return words
