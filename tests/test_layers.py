@@ -226,3 +226,13 @@ def test_global_pools_match_loops():
     assert (dmax.sum(axis=(1, 2)) == 1).all() and dmax[x == x.max(axis=(1, 2), keepdims=True)].all()
     davg = host(L.global_avgpool_backward(xp.ones((2, 5)), cavg))
     np.testing.assert_allclose(davg, 1 / 12)
+
+
+def test_conv_backward_without_input_gradient():
+    g = np.random.default_rng(3)
+    x, w, b = (xp.asarray(g.standard_normal(s)) for s in ((2, 5, 5, 3), (3, 3, 3, 2), (2,)))
+    out, cache = L.conv_forward(x, w, b, 1, 1)
+    dout = xp.asarray(g.standard_normal(out.shape))
+    full, skip = L.conv_backward(dout, cache), L.conv_backward(dout, cache, input_grad=False)
+    assert skip[0] is None
+    np.testing.assert_array_equal(host(full[1]), host(skip[1]))

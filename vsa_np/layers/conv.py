@@ -3,12 +3,14 @@ the CNN that plays the paper's VGG / RCNN on the shapes world (Sec. 3.1.1: "CNN_
 the fc7 of the pixels in box b; `vsa_np.data.shapes_cnn`).
 
 Images are channels-last, as pictures are stored: x (N, H, W, C); filters w (k, k, C, F).
-With that layout im2col is k*k strided copies into one (N, Ho, Wo, k, k, C) array, and the
-whole convolution is ONE matrix product (N*Ho*Wo, k*k*C) @ (k*k*C, F) whose result is already
+With that layout im2col fills one (N, Ho, Wo, k, k, C) array with k strided copies (a window's
+row is k*C consecutive numbers), and the whole convolution is ONE matrix product (N*Ho*Wo, k*k*C) @ (k*k*C, F) whose result is already
 (N, Ho, Wo, F): no transpose on the way in or out. The backward pass is the same product
 transposed twice (dw = cols^T dout, dcols = dout w^T) and the k*k copies added back (col2im).
 """
 from vsa_np.backend import xp
+
+as_strided = xp.lib.stride_tricks.as_strided
 
 
 def _out_size(n: int, k: int, stride: int, pad: int) -> int:
@@ -29,18 +31,24 @@ def conv_forward(x, w, b, stride: int = 1, pad: int = 0):
     Ho, Wo = _out_size(H, k, stride, pad), _out_size(W, k, stride, pad)
     if Ho < 1 or Wo < 1:
         raise ValueError(f"conv_forward: a {k}x{k} filter does not fit in {H}x{W} (pad {pad})")
-    xpad = xp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
-    cols = xp.empty((N, Ho, Wo, k, k, C), dtype=x.dtype)
-    for dy in range(k):                        # im2col: k*k strided copies, no per-pixel loop
-        for dx in range(k):
-            cols[:, :, :, dy, dx] = xpad[:, dy:dy + stride * Ho:stride,
-                                         dx:dx + stride * Wo:stride]
+    xpad = xp.ascontiguousarray(xp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad
+                                else x)
+    cols = xp.empty((N, Ho, Wo, k, k * C), dtype=x.dtype)
+    sN, sY, sX, sC = xpad.strides
+    for dy in range(k):
+        # im2col, one filter row at a time: in a channels-last image the k pixels of a window's
+        # row are k*C consecutive numbers, so each copy moves runs of k*C, not of C
+        rows = as_strided(xpad[:, dy:], (N, Ho, Wo, k * C), (sN, stride * sY, stride * sX, sC))
+        cols[:, :, :, dy] = rows
     out = cols.reshape(N * Ho * Wo, k * k * C) @ w.reshape(k * k * C, F) + b
     return out.reshape(N, Ho, Wo, F), (cols, x.shape, w, stride, pad)
 
 
-def conv_backward(dout, cache):
-    """dout: (N, Ho, Wo, F) -> dx (N, H, W, C), dw (k, k, C, F), db (F,)."""
+def conv_backward(dout, cache, input_grad: bool = True):
+    """dout: (N, Ho, Wo, F) -> dx (N, H, W, C), dw (k, k, C, F), db (F,).
+
+    input_grad=False skips dx (None): a network's first layer, whose input is the picture,
+    needs no gradient, and its col2im is the costliest one."""
     cols, x_shape, w, stride, pad = cache
     N, H, W, C = x_shape
     k, F = w.shape[0], w.shape[3]
@@ -48,6 +56,8 @@ def conv_backward(dout, cache):
     d2 = dout.reshape(N * Ho * Wo, F)
     dw = (cols.reshape(N * Ho * Wo, k * k * C).T @ d2).reshape(w.shape)
     db = d2.sum(axis=0)
+    if not input_grad:
+        return None, dw, db
     dcols = (d2 @ w.reshape(k * k * C, F).T).reshape(N, Ho, Wo, k, k, C)
     dxpad = xp.zeros((N, H + 2 * pad, W + 2 * pad, C), dtype=dout.dtype)
     for dy in range(k):                        # col2im: the k*k copies added back
@@ -63,24 +73,31 @@ def maxpool_forward(x, p: int = 2):
     dropped, as VGG's 2 x 2 / stride 2 pooling does on odd sizes).
 
     x: (N, H, W, C) -> out: (N, H // p, W // p, C)
-    """
+
+    The p*p members of every window are p*p strided views of x (x[:, a::p, b::p]), so the max
+    is p*p - 1 elementwise maxima, with no copy of x."""
     N, H, W, C = x.shape
     Ho, Wo = H // p, W // p
-    win = (x[:, :Ho * p, :Wo * p].reshape(N, Ho, p, Wo, p, C)
-           .transpose(0, 1, 3, 5, 2, 4).reshape(N, Ho, Wo, C, p * p))
-    arg = win.argmax(axis=-1)                  # the first maximum of each window gets dout
-    out = xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-    return out, (arg, x.shape, p)
+    out = x[:, 0:Ho * p:p, 0:Wo * p:p].copy()
+    for a in range(p):
+        for b in range(p):
+            if a or b:
+                xp.maximum(out, x[:, a:Ho * p:p, b:Wo * p:p], out=out)
+    return out, (x, out, p)
 
 
 def maxpool_backward(dout, cache):
-    """dout: (N, Ho, Wo, C) -> dx (N, H, W, C): each window's gradient to its arg-max."""
-    arg, (N, H, W, C), p = cache
-    Ho, Wo = dout.shape[1:3]
-    onehot = arg[..., None] == xp.arange(p * p)                       # (N, Ho, Wo, C, p*p)
-    dwin = (onehot * dout[..., None]).reshape(N, Ho, Wo, C, p, p).transpose(0, 1, 4, 2, 5, 3)
-    dx = xp.zeros((N, H, W, C), dtype=dout.dtype)
-    dx[:, :Ho * p, :Wo * p] = dwin.reshape(N, Ho * p, Wo * p, C)
+    """dout: (N, Ho, Wo, C) -> dx (N, H, W, C): each window's gradient goes to its first
+    maximum (in reading order), as the arg-max of the window would pick."""
+    x, out, p = cache
+    Ho, Wo = out.shape[1:3]
+    dx = xp.zeros(x.shape, dtype=dout.dtype)
+    free = xp.ones(out.shape, dtype=bool)       # windows whose maximum is not yet found
+    for a in range(p):
+        for b in range(p):
+            hit = (x[:, a:Ho * p:p, b:Wo * p:p] == out) & free
+            dx[:, a:Ho * p:p, b:Wo * p:p] = dout * hit
+            free &= ~hit
     return dx
 
 
