@@ -129,10 +129,10 @@ def make_gen(sz: dict, lengths, seed: int = 0):
                          word_dim=sz["gen_word_dim"], dropout=0.5, seed=seed)
     opt = RMSProp(1e-3, decay=0.999)
     batch = caption_batch(sz, lengths, seed)
-    g = rng(seed)
+    model.training, model.rng = True, rng(seed)
 
     def step():
-        loss, grads = model.loss(batch, rng=g)
+        loss, grads = model.loss(batch)
         clip_elementwise(grads, 5.0)
         add_weight_decay(model.params, grads, 1e-6)
         opt.step(model.params, grads)

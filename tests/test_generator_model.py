@@ -90,26 +90,37 @@ def test_output_bias_starts_at_log_frequencies():
         log_frequency_bias([1, 2], 3)
 
 
-def test_dropout_only_with_an_rng_and_float32_by_default():
+def test_dropout_only_while_training_and_float32_by_default():
     m = CaptionModel(9, 6, hidden=8, word_dim=5, dropout=0.5, seed=0)
     assert all(p.dtype == np.float32 for p in m.params.values())
+    assert m.training is False
     batch = caption_batch(1, lengths=[5, 3, 2], V=9, D=6)
     batch["feats"] = batch["feats"].astype(np.float32)
     l0, g0 = m.loss(batch)
-    assert float(m.loss(batch)[0]) == float(l0)                     # deterministic without rng
-    l1, g1 = m.loss(batch, rng=rng(5))
+    assert float(m.loss(batch)[0]) == float(l0)                     # deterministic, not training
+    m.training, m.rng = True, rng(5)
+    l1, g1 = m.loss(batch)
     assert float(l1) != float(l0)
-    assert float(m.loss(batch, rng=rng(5))[0]) == float(l1)         # same seed, same masks
+    m.rng = rng(5)
+    assert float(m.loss(batch)[0]) == float(l1)                     # same seed, same masks
     assert all(g.dtype == np.float32 for g in g1.values())
     m0 = CaptionModel(9, 6, hidden=8, word_dim=5, dropout=0.0, seed=0)
-    assert float(m0.loss(batch, rng=rng(5))[0]) == float(m0.loss(batch)[0])
+    off = float(m0.loss(batch)[0])
+    m0.training = True
+    assert float(m0.loss(batch)[0]) == off                          # p = 0: nothing dropped
 
 
-def test_spec_round_trip():
+def test_arch_round_trip_and_old_spec():
     m = CaptionModel(9, 6, hidden=8, word_dim=5, relu_inputs=True, seed=2)
-    m2 = CaptionModel.from_params({k: to_host(v) for k, v in m.params.items()}, m.spec())
+    host = {k: to_host(v) for k, v in m.params.items()}
+    m2 = CaptionModel.from_params(host, m.arch)
     batch = caption_batch(1, lengths=[5, 3], V=9, D=6)
     assert float(m2.loss(batch)[0]) == float(m.loss(batch)[0])
+    # the architecture as checkpoints before the shared contract saved it (meta "model")
+    old = {"vocab_size": 9, "feat_dim": 6, "hidden": 8, "word_dim": 5, "dropout": 0.5,
+           "relu_inputs": True}
+    m3 = CaptionModel.from_params(host, old)
+    assert m3.arch == m.arch and float(m3.loss(batch)[0]) == float(m.loss(batch)[0])
     bad = dict(m.params, W_hh=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="W_hh"):
-        CaptionModel.from_params(bad, m.spec())
+        CaptionModel.from_params(bad, m.arch)

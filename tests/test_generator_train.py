@@ -40,10 +40,32 @@ def test_training_learns_and_writes_its_run(tiny_world, tiny_run):
     for k in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D"):
         assert 0 <= val[k] and math.isfinite(val[k])
     _, meta, _ = load_checkpoint(out / "best")
-    assert meta["kind"] == "generator" and meta["config"]["hidden"] == TINY["hidden"]
+    assert meta["model"] == "generator" and meta["config"]["hidden"] == TINY["hidden"]
+    assert meta["arch"] == {"vocab_size": summary["vocab_size"], "image_dim": 128,
+                            "word_dim": TINY["word_dim"], "hidden": TINY["hidden"],
+                            "relu_inputs": False}
     assert meta["train_state"]["best_key"] == "val/perplexity"
     best = min(e["val"]["perplexity"] for e in evals)
     assert meta["metrics"]["val"]["perplexity"] == pytest.approx(best)
+
+
+def test_checkpoint_from_before_the_shared_arch_loads(tiny_run, tmp_path):
+    """Generator checkpoints written before both models saved `arch` (meta "kind" and "model",
+    the architecture with `feat_dim` and the dropout) still load, to the same model."""
+    from vsa_np.checkpoint import save_checkpoint, split_buffers
+    from vsa_np.generator.load import load_generator
+
+    params, meta, _ = load_checkpoint(tiny_run[0] / "best")
+    buffers = split_buffers(params)
+    arch = dict(meta.pop("arch"))
+    arch["feat_dim"] = arch.pop("image_dim")
+    old = {**meta, "kind": "generator", "model": {**arch, "dropout": TINY["dropout"]}}
+    save_checkpoint(tmp_path / "old", params, old, buffers=buffers)
+    model, vocab, _ = load_generator(tmp_path / "old")
+    new, _, _ = load_generator(tiny_run[0] / "best")
+    assert model.arch == new.arch and len(vocab) == model.V
+    for k in new.params:
+        np.testing.assert_array_equal(model.params[k], new.params[k])
 
 
 def test_resume_is_exact(tiny_world, tmp_path):

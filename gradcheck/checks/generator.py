@@ -63,7 +63,8 @@ class _WithDropout:
         self.model, self.params, self.seed = model, model.params, seed
 
     def loss(self, batch):
-        return self.model.loss(batch, rng=make_rng(self.seed))
+        self.model.training, self.model.rng = True, make_rng(self.seed)
+        return self.model.loss(batch)
 
 
 def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3):

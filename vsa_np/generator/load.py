@@ -16,10 +16,12 @@ def load_generator(path):
     stem = checkpoint_stem(path)
     params, meta, _ = load_checkpoint(stem)
     norm = FeatureNorm.from_buffers(split_buffers(params))
-    if meta.get("kind") != "generator" or "model" not in meta or "vocab" not in meta:
+    if meta.get("kind") == "generator" and isinstance(meta.get("model"), dict):
+        meta = {**meta, "model": "generator", "arch": meta["model"]}   # written before the arch
+    if meta.get("model") != "generator" or "arch" not in meta or "vocab" not in meta:
         raise DataError(f"{stem}.npz: not a generator checkpoint (written by `vsa-np train-gen`)")
     try:
-        model = CaptionModel.from_params(params, meta["model"], norm=norm)
+        model = CaptionModel.from_params(params, meta["arch"], norm=norm)
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{stem}.npz: parameters do not fit the saved model options ({e})") from e
     vocab = Vocab.from_json(meta["vocab"])

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy
 
-from vsa_np.backend import float_dtype, scatter_add, to_device, to_host, xp
+from vsa_np.backend import float_dtype, rng as make_rng, scatter_add, to_device, to_host, xp
 from vsa_np.feature_norm import FeatureNorm
 from vsa_np.layers import (dropout_backward, dropout_forward, rnn_backward, rnn_forward,
                            rnn_step_forward)
@@ -92,21 +92,30 @@ def log_frequency_bias(word_counts, V: int):
     return numpy.log(c / c.sum())
 
 
+ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "relu_inputs")
+
+
 class CaptionModel:
-    """The generator: `params`, `loss(batch, rng=None) -> (loss, grads)`, and the pieces that
-    decoding needs (`image_bias`, `input_table`, `step`, `log_probs`).
+    """The generator: `params`, `arch`, `loss(batch) -> (loss, grads)` with dropout on while
+    `training` is True (masks drawn from `rng`), and the pieces that decoding needs
+    (`image_bias`, `input_table`, `step`, `log_probs`). The same contract as `AlignmentModel`.
 
     batch: the caption batch of `vsa_np.data`: feats (N, D), inputs (N, T) (0 = START, then the
     words), targets (N, T) (the words, then 0 = END), mask (N, T) bool, left-aligned.
     """
 
-    def __init__(self, vocab_size: int, feat_dim: int, hidden: int = 512, word_dim: int = 256,
+    def __init__(self, vocab_size: int, image_dim: int, hidden: int = 512, word_dim: int = 256,
                  dropout: float = 0.5, relu_inputs: bool = False, word_counts=None,
                  seed: int = 0, dtype=None, norm=None):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.V, self.D, self.H, self.E = int(vocab_size), int(feat_dim), int(hidden), int(word_dim)
+        self.V, self.D, self.H, self.E = int(vocab_size), int(image_dim), int(hidden), int(word_dim)
         self.dropout, self.relu_inputs = float(dropout), bool(relu_inputs)
+        # what rebuilds the model around saved parameters (checkpoint meta "arch")
+        self.arch = dict(vocab_size=self.V, image_dim=self.D, word_dim=self.E, hidden=self.H,
+                         relu_inputs=self.relu_inputs)
+        self.training = False           # True: dropout on in `loss`, masks drawn from `rng`
+        self.rng = make_rng(seed + 1)
         self.dtype = dtype or float_dtype()
         self.norm = None if norm is None else norm.to(self.dtype)
         if self.norm is not None and self.norm.dim != self.D:
@@ -131,26 +140,23 @@ class CaptionModel:
         }
         self.params = {k: to_device(v, self.dtype) for k, v in host.items()}
 
-    # ---- description, for checkpoints -------------------------------------------------------
-    def spec(self) -> dict:
-        """Everything needed to rebuild the model around saved parameters."""
-        return {"vocab_size": self.V, "feat_dim": self.D, "hidden": self.H,
-                "word_dim": self.E, "dropout": self.dropout, "relu_inputs": self.relu_inputs}
-
     def normalised(self, feats):
         """(N, D) features as the model reads them: through `norm` when it has one."""
         feats = to_device(feats, self.dtype)
         return feats if self.norm is None else self.norm(feats)
 
     @classmethod
-    def from_params(cls, params: dict, spec: dict, dtype=None, norm=None) -> "CaptionModel":
-        """A model with the given (host or device) parameters; spec from `spec()`, norm the
-        saved feature normalisation (a spec written before it may hold a `feature_mean`)."""
-        spec = dict(spec)
-        mean = spec.pop("feature_mean", None)
+    def from_params(cls, params: dict, arch: dict, dtype=None, norm=None) -> "CaptionModel":
+        """A model with the given (host or device) parameters; arch: a saved `model.arch`, norm
+        the saved feature normalisation. Older checkpoints saved the architecture as "model"
+        with `feat_dim` for image_dim, the dropout, and maybe a `feature_mean`: they load too."""
+        arch = dict(arch)
+        if "feat_dim" in arch:
+            arch["image_dim"] = arch.pop("feat_dim")
+        mean = arch.pop("feature_mean", None)
         if norm is None and mean is not None:
-            norm = FeatureNorm.legacy(spec["feat_dim"], mean)
-        model = cls(**spec, dtype=dtype, norm=norm)
+            norm = FeatureNorm.legacy(arch["image_dim"], mean)
+        model = cls(**arch, dtype=dtype, norm=norm)
         for k in PARAM_NAMES:
             if tuple(params[k].shape) != tuple(model.params[k].shape):
                 raise ValueError(f"parameter {k} has shape {params[k].shape}, the model "
@@ -188,12 +194,12 @@ class CaptionModel:
         scores += p["b_o"]
         return scores, ForwardCache(N, T, rows, inputs, f, bv, x, c_x, on, c_rnn, hv, c_h)
 
-    def loss(self, batch, rng=None):
+    def loss(self, batch):
         """Mean over sentences of the summed -log p of every target (Eq. 15), and its gradients
-        keyed like `params`. rng: an `xp` Generator turns dropout on (training); None is the
-        deterministic pass that evaluation and the gradient checks use."""
+        keyed like `params`. Dropout is on while `training` is True (masks drawn from `rng`);
+        off, the pass is deterministic (evaluation, the gradient checks)."""
         p = self.params
-        scores, c = self._forward(batch, rng)
+        scores, c = self._forward(batch, self.rng if self.training else None)
         N, T, rows = c.N, c.T, c.rows
         targets = to_device(batch["targets"]).reshape(-1)[rows]
         loss, dscores = softmax_loss_rows(scores, targets, N)

@@ -120,7 +120,8 @@ def training_data(ds, vocab, cfg: GenConfig):
 def train_step(model, opt, batch, cfg: GenConfig, seed: int, check=None):
     """One update: loss and gradients (dropout drawn from `seed`), `check(loss)` (the NaN stop,
     before anything changes), clipping, weight decay, RMSprop. Returns the loss."""
-    loss, grads = model.loss(batch, rng=make_rng(seed))
+    model.training, model.rng = True, make_rng(seed)
+    loss, grads = model.loss(batch)
     if check is not None:
         check(loss)
     clip_elementwise(grads, cfg.grad_clip)
@@ -161,7 +162,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
                  higher_is_better=cfg.best != "perplexity",
-                 meta={"kind": "generator", "vocab": vocab.to_json(), "model": model.spec(),
+                 meta={"model": "generator", "arch": model.arch, "vocab": vocab.to_json(),
                        "data": str(data), **({"lr_trials": trials} if trials else {})},
                  buffers=norm.buffers())
     resumed = run.restore(model.params, opt)
