@@ -161,8 +161,9 @@ def test_check_finite():
 
 def test_run_folder_rules(tmp_path):
     cfg = ToyConfig()
-    with pytest.raises(DataError, match=r"last\.npz: checkpoint not found"):
+    with pytest.raises(DataError, match=r"no checkpoint to resume from"):
         RunDir(tmp_path / "empty", cfg, resume=True)
+    assert not (tmp_path / "empty").exists()
     train(tmp_path / "run", cfg)
     with pytest.raises(UserError, match="--resume"):
         RunDir(tmp_path / "run", cfg)

@@ -203,6 +203,16 @@ def split_buffers(params: dict) -> dict:
     return {k[len(BUFFER_PREFIX):]: params.pop(k) for k in names}
 
 
+def require_finite(params: dict, path) -> None:
+    """DataError naming the checkpoint's file and the first parameter holding NaN or inf (a
+    model with one would decode nonsense, or index out of range, instead of failing)."""
+    for name, value in params.items():
+        if numpy.issubdtype(numpy.asarray(value).dtype, numpy.floating) and \
+                not numpy.isfinite(value).all():
+            raise DataError(f"{checkpoint_paths(path)[0]}: parameter {name} holds NaN or inf "
+                            f"(saved from a diverged run?)")
+
+
 def checkpoint_stem(path) -> Path:
     """A run folder -> its `best` checkpoint; a checkpoint's stem, `.npz` or `.json` -> itself.
     (What `eval-align`, `align`, `eval-gen` and `caption` accept as CKPT.)"""

@@ -69,6 +69,10 @@ def main(argv=None) -> int:
     except TrainingError as e:
         print(f"vsa-np {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
+    except OSError as e:   # a file the commands' own checks did not foresee (disk full, ...)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vsa-np {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"vsa-np {args.command}: interrupted", file=sys.stderr)
         return 130

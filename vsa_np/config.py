@@ -121,6 +121,8 @@ def check_common(cfg) -> None:
                  "lr_trial_epochs"):
         require(isinstance(getattr(cfg, name), int) and getattr(cfg, name) >= 1, name,
                 f"must be a whole number >= 1, got {getattr(cfg, name)!r}")
+    require(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed",
+            f"must be a whole number >= 0, got {cfg.seed!r}")
     require(positive(cfg.lr), "lr", f"must be a positive number, got {cfg.lr!r}")
     bad = [v for v in cfg.lr_grid if not positive(v)]
     require(not bad, "lr_grid", f"every rate must be a positive number, got {bad}")

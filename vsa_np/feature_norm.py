@@ -57,6 +57,7 @@ import numpy
 
 from vsa_np.backend import to_device, to_host
 from vsa_np.data.features import feature_rows
+from vsa_np.errors import DataError
 
 @dataclass
 class FeatureNorm:
@@ -189,3 +190,22 @@ def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int
                                                                        replace=False))
     X = numpy.concatenate(list(feature_rows(feats, images, n_regions)))
     return fit_feature_norm(X, center, whiten, eps_rel, seed, sq_norm)
+
+
+def check_scale(norm: FeatureNorm | None, X, where, limit: float = 1e3) -> None:
+    """DataError when features X (n, D) are far outside the range of the features the map was
+    fitted on: after normalisation their root-mean-square entry should be about 1 (the
+    generator's unit variance per dimension); above `limit` (features scaled by 1e30, say, or
+    computed by another network) every softmax saturates and every caption is the same."""
+    if norm is None:
+        return
+    rows = numpy.asarray(to_host(X[:256]), dtype=numpy.float64)
+    host = FeatureNorm(None if norm.mean is None else numpy.asarray(to_host(norm.mean),
+                                                                     dtype=numpy.float64),
+                       numpy.asarray(to_host(norm.basis), dtype=numpy.float64),
+                       numpy.asarray(to_host(norm.scale), dtype=numpy.float64), norm.rest)
+    rms = float(numpy.sqrt(numpy.mean(host(rows) ** 2)))
+    if not rms <= limit:
+        raise DataError(f"{where}: after the model's feature normalisation these features are "
+                        f"{rms:.3g} times the size of its training features; were they "
+                        f"computed (and scaled) the way the training features were?")

@@ -11,14 +11,21 @@ A trainer reads (the model and the evaluation are its own; everything else is he
     run.restore(model.params, opt)                 # no-op on a fresh run
     for epoch, b in run.batches(cfg.epochs, n_batches):
         order = epoch_order(n, cfg.seed, epoch)    # same order again after a resume
+        model.training, model.rng = True, rng(step_seed(cfg.seed, run.step))   # dropout
         loss, grads = model.loss(make_batch(order[b * B:(b + 1) * B]))
         run.record(loss)                           # NaN/inf -> TrainingError; counts the step
         clip_elementwise(grads, cfg.grad_clip)
         add_weight_decay(model.params, grads, cfg.weight_decay)
         opt.step(model.params, grads)
         if run.step % cfg.eval_every == 0 or b == n_batches - 1:
+            model.training = False
             run.checkpoint(model.params, opt, metrics=evaluate(model))
     run.close()
+
+The step protocol, the same in both trainers (their `train_step(..., record=run.record)`):
+`run.record(loss)` is the only thing that counts a step, and it is called once per batch, after
+the loss and before the update. So a NaN/inf loss stops the run with the parameters as they were,
+and `batches` raises if a loop body forgets to record (or records twice).
 
 Folder layout: `last.npz/.json` (parameters, optimiser state, meta with `config`, `train_state`
 and whatever the trainer passes, e.g. the vocabulary), `best.npz/.json` (the best so far by
@@ -43,10 +50,16 @@ from pathlib import Path
 import numpy
 from tqdm.auto import tqdm
 
+try:
+    import fcntl                     # POSIX; on Windows run folders are not locked
+except ImportError:                  # pragma: no cover
+    fcntl = None
+
 from vsa_np.backend import to_device, to_float
 from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
 from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
+from vsa_np.paths import output_folder
 
 
 def progress(iterable=None, total=None, desc=None, quiet=None, **kwargs):
@@ -78,10 +91,67 @@ def step_seed(seed: int, step: int) -> int:
     return int(numpy.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
+def resume_point(out) -> Path:
+    """The stem of the newest complete checkpoint in run folder `out`: `last`, or `best` when
+    `last` is missing or unreadable (a run killed during its first save of `last`), or newer.
+    A `best` has no optimiser state, so a run resumed from it restarts the optimiser's."""
+    out = Path(out)
+    found = []
+    for rank, name in enumerate(("best", "last")):        # on equal steps, last wins
+        try:
+            meta = load_meta(out / name)
+        except DataError:
+            continue
+        state = meta.get("train_state")
+        if isinstance(state, dict) and isinstance(state.get("step"), int):
+            found.append((state["step"], rank, out / name))
+    if not found:
+        raise DataError(f"{out}: no checkpoint to resume from (last.npz and best.npz are "
+                        f"missing or unreadable)")
+    return max(found)[2]
+
+
 def resume_config(out, config_cls):
-    """The config saved in `out/last` (the base for command-line overrides on --resume)."""
-    path = Path(out) / "last"
+    """The config saved in the run's newest checkpoint (the base for command-line overrides on
+    --resume)."""
+    path = resume_point(out)
     return config_from_dict(config_cls, load_meta(path).get("config", {}), source=f"{path}.npz")
+
+
+class _FolderLock:
+    """An exclusive lock on a run folder for the life of a run (`out/.lock`, flock): a second
+    run on the same folder, in another process, is refused instead of mixing its checkpoints
+    with this one's. The kernel drops the lock when the process ends, however it ends, so a
+    killed run never leaves a stale lock. Re-entrant within one process (a library user may
+    resume in the same interpreter after a stopped run)."""
+
+    held: dict = {}                  # resolved folder -> open lock file, for this process
+
+    def __init__(self, folder: Path):
+        self.key = folder.resolve()
+        if self.key in self.held:
+            self.file = self.held[self.key]
+            return
+        self.file = open(folder / ".lock", "a+", encoding="utf-8")
+        try:
+            if fcntl is not None:
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            pid = self.file.read().strip() or "?"
+            self.file.close()
+            raise UserError(f"--out {folder}: another run is writing to this folder (process "
+                            f"{pid}); wait for it to finish, or choose another --out") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+        self.held[self.key] = self.file
+
+    def release(self) -> None:
+        if self.held.get(self.key) is self.file:
+            del self.held[self.key]
+            self.file.close()        # closing the file drops the flock
 
 
 def _write_json_atomic(path: Path, obj) -> None:
@@ -128,30 +198,49 @@ class RunDir:
         self._loaded = None                         # (params, optim_state) read on resume
         self._t0 = time.perf_counter()
         self._bar = None
+        output_folder(self.out, "--out")
+        if resume:
+            resume_point(self.out)                   # DataError, before anything is created
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = _FolderLock(self.out)          # held until close() or the process ends
         if resume:
             self._resume()
-        elif self.last_path.with_suffix(".npz").exists():
-            raise UserError(f"{self.out} already holds a run ({self.last_path}.npz): pass "
-                            f"--resume to continue it, or choose another --out")
-        self.out.mkdir(parents=True, exist_ok=True)
+        else:
+            held = [p.name for p in (self.last_path, self.best_path)
+                    if p.with_suffix(".npz").exists()]
+            if held:
+                self._lock.release()
+                raise UserError(f"{self.out} already holds a run ("
+                                f"{', '.join(n + '.npz' for n in held)}): pass --resume to "
+                                f"continue it, or choose another --out")
+        for stray in (*self.out.glob(".ckpt-*.tmp"), *self.out.glob(".log-*.json.tmp")):
+            stray.unlink(missing_ok=True)            # saves a killed run never finished
 
     last_path = property(lambda self: self.out / "last")
     best_path = property(lambda self: self.out / "best")
     log_path = property(lambda self: self.out / "log.json")
 
     def _resume(self):
-        params, meta, optim = load_checkpoint(self.last_path)
+        try:
+            stem = resume_point(self.out)
+            params, meta, optim = load_checkpoint(stem)
+        except DataError:
+            self._lock.release()
+            raise
+        if stem != self.last_path and not self.quiet:
+            print(f"resuming from {stem}.npz ({self.last_path}.npz is missing, unreadable or "
+                  f"older); the optimiser's state starts afresh", file=sys.stderr)
         split_buffers(params)                       # the model's constants, not parameters
         state = meta.get("train_state")
         if not isinstance(state, dict):
-            raise DataError(f"{self.last_path}.npz: no train_state to resume from")
+            raise DataError(f"{stem}.npz: no train_state to resume from")
         self.step, self.epoch, self.batch = state["step"], state["epoch"], state["batch"]
         self.best, self.best_step = state.get("best"), state.get("best_step")
         self.train_time = state.get("train_time", 0.0)
-        self._loaded = (params, optim)
+        self._loaded = (params, optim, stem)
         saved = meta.get("config")
         if saved is not None:
-            old = config_from_dict(type(self.config), saved, source=f"{self.last_path}.npz")
+            old = config_from_dict(type(self.config), saved, source=f"{stem}.npz")
             self.changes = config_changes(old, self.config)
             if self.changes and not self.quiet:
                 print("resuming with changed config: " + ", ".join(
@@ -170,8 +259,8 @@ class RunDir:
         `opt`); False, touching nothing, on a fresh run."""
         if self._loaded is None:
             return False
-        loaded, optim = self._loaded
-        where = f"{self.last_path}.npz"
+        loaded, optim, stem = self._loaded
+        where = f"{stem}.npz"
         if set(loaded) != set(params):
             raise DataError(f"{where}: parameters {sorted(loaded)} do not match the model's "
                             f"{sorted(params)}")
@@ -203,7 +292,8 @@ class RunDir:
 
     def record(self, loss, **extra) -> float:
         """Check the loss (TrainingError on NaN/inf, with the log written), log it, count the step;
-        returns it as a float. Call it before the update, so a bad step changes nothing saved."""
+        returns it as a float. The only way a step is counted: once per batch, after the loss
+        and before the update (see the module docstring), so a bad step changes nothing."""
         try:
             value = check_finite(loss, self.step + 1, self._last_written())
         except TrainingError:
@@ -268,8 +358,9 @@ class RunDir:
         _write_json_atomic(self.log_path, self.log)
 
     def close(self) -> None:
-        """Write the log one last time (call at the end of training)."""
+        """Write the log one last time and release the folder (call at the end of training)."""
         self.write_log()
+        self._lock.release()
 
 
 LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries

@@ -174,11 +174,12 @@ def scale_initial_scores(model: AlignmentModel, batch, target: float) -> dict:
 
 def load_alignment(path):
     """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
-    from vsa_np.checkpoint import checkpoint_stem, load_checkpoint, split_buffers
+    from vsa_np.checkpoint import (checkpoint_paths, checkpoint_stem, load_checkpoint,
+                                   require_finite, split_buffers)
     from vsa_np.data import Vocab
     stem = checkpoint_stem(path)
     params, meta, _ = load_checkpoint(stem)
-    where = f"{stem}.npz" if stem.suffix != ".npz" else str(stem)
+    where = checkpoint_paths(stem)[0]
     if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
         raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
     buffers = split_buffers(params)
@@ -190,10 +191,25 @@ def load_alignment(path):
                 white = {"basis": buffers["whiten_basis"], "scale": buffers["whiten_scale"],
                          "rest": meta.get("whiten_rest")}
             norm = FeatureNorm.legacy(meta["arch"]["image_dim"], meta.get("feature_mean"), white)
+        require_finite(params, stem)
         model = AlignmentModel(**meta["arch"], params=params, norm=norm)
+        vocab = Vocab.from_json(meta["vocab"])
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
-    return model, Vocab.from_json(meta["vocab"]), meta
+    except DataError as e:          # the vocabulary's own messages name no file
+        if str(e).startswith(str(where)):
+            raise
+        raise DataError(f"{where}: {e}") from None
+    return model, vocab, meta
+
+
+def check_data(model, meta: dict, ds, ckpt) -> None:
+    """DataError unless dataset `ds` has what the alignment model of checkpoint `ckpt` reads:
+    features of its dimension, and region features when it was trained on regions."""
+    ds.require_features(int(model.params["W_m"].shape[0]), f"the alignment model {ckpt}")
+    if meta.get("config", {}).get("regions") and ds.regions_file is None:
+        raise DataError(f"{ds.root}: no region features ({ds.root / 'regions.npz'}), but the "
+                        f"alignment model {ckpt} was trained on regions")
 
 
 def init_shapes(vocab_size, image_dim, word_dim, hidden, embed) -> dict:

@@ -105,12 +105,14 @@ def fit_norm(ds, cfg: AlignConfig):
                         cfg.whiten, cfg.whiten_eps, cfg.seed, sq_norm=1.0)
 
 
-def train_step(model, opt, batch, cfg: AlignConfig, seed: int):
-    """One update (Sec. 3.3): loss and gradients with dropout drawn from `seed`, elementwise
-    clipping, weight decay, SGD with momentum. Returns the loss (a 0-d device array: no sync)."""
-    model.training = True
-    model.rng = make_rng(seed)
+def train_step(model, opt, batch, cfg: AlignConfig, seed: int, record=None):
+    """One update (Sec. 3.3): loss and gradients with dropout drawn from `seed`, `record(loss)`
+    (the run's step count and NaN stop, before anything changes), elementwise clipping, weight
+    decay, SGD with momentum. Returns the loss (a 0-d device array: no sync without record)."""
+    model.training, model.rng = True, make_rng(seed)
     loss, grads = model.loss(batch)
+    if record is not None:
+        record(loss)
     clip_elementwise(grads, cfg.grad_clip)
     add_weight_decay(model.params, grads, cfg.weight_decay)
     opt.step(model.params, grads)
@@ -139,7 +141,7 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
     ds = load_dataset(data, regions=True if cfg.regions else False)
     ds.require_features()
     _, train_tokens, _ = ds.sentences_of("train")
-    vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold)
+    vocab = Vocab.build(train_tokens, threshold=cfg.word_threshold).require_words()
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
     if cfg.lr_grid and not resume:
@@ -207,8 +209,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
         batches = itertools.islice(batches, run.batch, None)   # resume mid-epoch
         for (epoch, b), batch in zip(run.batches(run.epoch + 1, n_batches), batches):
             # the same dropout masks after a resume: the seed is a function of the step
-            loss = train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step))
-            run.record(loss)                 # NaN/inf: TrainingError, last checkpoint kept
+            # NaN/inf: TrainingError from run.record before the update, last checkpoint kept
+            train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step), record=run.record)
             if (cfg.eval_every and run.step % cfg.eval_every == 0) or b == n_batches - 1:
                 metrics = validate()
                 check(metrics, epoch)

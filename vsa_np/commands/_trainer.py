@@ -39,8 +39,10 @@ def trainer_config(args, config_class):
     `say` prints to stderr when stdout is reserved for --json."""
     from vsa_np.config import config_from_args
     from vsa_np.errors import UserError
+    from vsa_np.paths import output_folder
     from vsa_np.train_loop import resume_config
 
+    output_folder(args.out, "--out")           # before the data are read or anything written
     base = resume_config(args.out, config_class) if args.resume else None
     auto = args.lr == "auto"
     if auto:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import numpy
 
@@ -51,16 +52,21 @@ def sentence_tokens(ds, i: int, sentid, text) -> list[str]:
 
 
 def run(args) -> int:
-    from vsa_np.alignment.model import load_alignment
+    from vsa_np.alignment.model import check_data, load_alignment
     from vsa_np.backend import to_host
     from vsa_np.data import load_dataset
     from vsa_np.errors import UserError
     from vsa_np.mrf import snippets, viterbi_align
+    from vsa_np.paths import FIGURE_SUFFIXES, output_file
 
+    if not math.isfinite(args.beta):
+        raise UserError(f"--beta {args.beta}: must be a finite number")
+    if args.out:
+        output_file(args.out, "--out", FIGURE_SUFFIXES)
     model, vocab, meta = load_alignment(args.ckpt)
     regions = bool(meta.get("config", {}).get("regions", False))
     ds = load_dataset(args.data, regions=True if regions else False)
-    ds.require_features()
+    check_data(model, meta, ds, args.ckpt)
     i = find_image(ds, args.image)
     all_tokens = sentence_tokens(ds, i, args.sentid, args.sentence)
     ids, kept = vocab.encode_positions(all_tokens)

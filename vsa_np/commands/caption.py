@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from vsa_np.errors import DataError
+from vsa_np.paths import HTML_SUFFIXES, output_file
 
 HELP = "caption precomputed image features with a trained generator (beam search)"
 
@@ -33,7 +34,11 @@ def read_tasks(path, n: int) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: tasks file not found")
-    names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(names) != n:
         raise DataError(f"{path}: {len(names)} image names for {n} feature vectors")
     return names
@@ -48,17 +53,21 @@ def find_image(name: str, folders) -> Path | None:
 
 def run(args) -> int:
     from vsa_np.data.features import read_features
+    from vsa_np.feature_norm import check_scale
     from vsa_np.generator.evaluate import caption_features
     from vsa_np.generator.html import write_caption_page
     from vsa_np.generator.load import load_generator
 
     if args.beam < 1 or not 1 <= args.n_best <= args.beam or args.max_len < 1:
         raise DataError("need --beam >= 1, 1 <= --n-best <= --beam and --max-len >= 1")
+    if args.html:
+        output_file(args.html, "--html", HTML_SUFFIXES)
     model, vocab, _ = load_generator(args.ckpt)
     feats = read_features(args.features)
     if feats.shape[1] != model.D:
         raise DataError(f"{args.features}: features of dimension {feats.shape[1]}, the model "
                         f"reads {model.D}-d features")
+    check_scale(model.norm, feats, args.features)
     names = (read_tasks(args.tasks, len(feats)) if args.tasks
              else [str(i) for i in range(len(feats))])
     words, logprob = caption_features(model, vocab, feats, args.beam, args.max_len, args.n_best)

@@ -13,6 +13,9 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a smaller world and fewer epochs (about 2 minutes on 2 cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the models")
+    p.add_argument("--force", action="store_true",
+                   help="reuse a non-empty --out: the files of a previous demo there are "
+                        "removed first (nothing else is touched)")
     p.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -21,7 +24,7 @@ def run(args) -> int:
     from vsa_np.demo import run_demo
 
     res = run_demo(args.out, quick=args.quick, quiet=True if args.quiet else None,
-                   seed=args.seed)
+                   seed=args.seed, force=args.force)
     if args.json:
         print(json.dumps(res, indent=1, default=float))
     return 0

@@ -35,14 +35,14 @@ def run(args) -> int:
     from vsa_np.alignment.alignment_eval import alignment_report
     from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
     from vsa_np.alignment.evaluate import evaluate_retrieval
-    from vsa_np.alignment.model import load_alignment
+    from vsa_np.alignment.model import check_data, load_alignment
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments
 
     model, vocab, meta = load_alignment(args.ckpt)
     regions = bool(meta.get("config", {}).get("regions", False))
     ds = load_dataset(args.data, regions=True if regions else False)
-    ds.require_features()
+    check_data(model, meta, ds, args.ckpt)
     out = evaluate_retrieval(model, ds, vocab, args.split, regions, args.score)
     out = {"split": args.split, "n_images": len(ds.split_indices(args.split)),
            "n_sentences": len(ds.sentences_of(args.split)[0]),
@@ -51,7 +51,8 @@ def run(args) -> int:
         out["baseline"] = baseline_report(ds, args.split, vocab.threshold or 5)
     gt = Path(args.data) / "alignments.json"
     if regions and gt.is_file() and not args.no_alignment:
-        out["alignment"] = alignment_report(model, ds, vocab, load_alignments(gt), where=str(gt))
+        out["alignment"] = alignment_report(model, ds, vocab, load_alignments(gt, ds),
+                                            where=str(gt))
     if args.json:
         print(json.dumps(out, indent=1))
         return 0

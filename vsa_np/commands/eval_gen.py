@@ -59,19 +59,24 @@ def _table(columns: dict) -> str:
 
 def run(args) -> int:
     from vsa_np.data import load_dataset
+    from vsa_np.feature_norm import check_scale
     from vsa_np.errors import DataError
     from vsa_np.generator.load import load_generator
+    from vsa_np.paths import HTML_SUFFIXES, output_file
 
     if args.beam < 1 or args.max_len < 1:
         raise DataError("need --beam >= 1 and --max-len >= 1")
     if args.compare and not args.regions:
         raise DataError("--compare works with --regions only")
+    if args.html:
+        output_file(args.html, "--html", HTML_SUFFIXES)
     model, vocab, _ = load_generator(args.ckpt)
     ds = load_dataset(args.data)
     ds.require_features()
     if ds.feature_dim != model.D:
         raise DataError(f"{args.data}: features of dimension {ds.feature_dim}, the model reads "
                         f"{model.D}-d features")
+    check_scale(model.norm, ds.feats, ds.features_file)
     meteor = not args.no_meteor
     if args.regions:
         from vsa_np.generator.region_data import evaluate_regions

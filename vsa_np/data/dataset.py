@@ -80,11 +80,16 @@ class Dataset:
         idx = np.flatnonzero(keep)
         return self._sent_img[idx], [self._sent_tokens[i] for i in idx], self._sent_ids[idx]
 
-    def require_features(self) -> None:
-        """Raise DataError unless image features were found (training needs them)."""
+    def require_features(self, dim: int | None = None, model: str = "the model") -> None:
+        """Raise DataError unless image features were found (training needs them) and, when
+        `dim` is given, have that dimension (a checkpoint trained on other features)."""
         if self.feats is None:
             raise DataError(f"{self.root}: no image features (expected vgg_feats.mat (D, N) or "
                             f"feats.npy (N, D)); this folder holds captions only")
+        if dim is not None and self.feature_dim != dim:
+            raise DataError(f"{self.features_file}: features of dimension {self.feature_dim}, "
+                            f"but {model} reads features of dimension {dim} (it was trained "
+                            f"on other features)")
 
 
 def _split_name(split: str) -> str:
@@ -115,6 +120,11 @@ def load_dataset(path, regions="auto", features="auto") -> Dataset:
     ds = Dataset(name=name, root=root, images=images, captions_file=captions_file)
 
     feats_file = find_features(root) if features else None
+    if feats_file is not None or (regions and (root / REGIONS_NAME).is_file()):
+        imgids = sorted(im["imgid"] for im in images)
+        if imgids != list(range(len(images))):      # the captions' fault, not the features'
+            raise DataError(f"{captions_file}: the imgids are not 0..{len(images) - 1} (an "
+                            f"image's imgid is its column of the features)")
     if features is True and feats_file is None:
         raise DataError(f"{root / 'vgg_feats.mat'}: feature file not found")
     if feats_file is not None:
@@ -166,7 +176,11 @@ def read_karpathy_json(path: Path):
             sents = []
             for s in im["sentences"]:
                 raw = s.get("raw", "")
-                tokens = list(s["tokens"]) if "tokens" in s else tokenize(raw)
+                tokens = s["tokens"] if "tokens" in s else tokenize(raw)
+                if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                    raise DataError(f"{path}: image {k}: `tokens` must be a list of strings "
+                                    f"(got {str(tokens)[:60]!r})")
+                tokens = list(tokens)
                 sentid = int(s.get("sentid", next_sentid))
                 next_sentid = sentid + 1
                 sents.append({"tokens": tokens, "raw": raw, "sentid": sentid})
@@ -206,7 +220,11 @@ def read_flickr8k_text(root: Path) -> list:
         split_file = root / fname
         if not split_file.is_file():
             raise DataError(f"{split_file}: split file not found")
-        for name in split_file.read_text(encoding="utf-8").split():
+        try:
+            names = split_file.read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"{split_file}: cannot read ({e})") from None
+        for name in names:
             if name not in captions:
                 raise DataError(f"{split_file}: image {name} has no captions in {token_file.name}")
             sents = []
@@ -225,6 +243,13 @@ def read_flickr8k_text(root: Path) -> list:
 def _check_images(images: list, path: Path) -> None:
     if not images:
         raise DataError(f"{path}: no images")
+    seen = {}
+    for im in images:           # the ground truth and the retrieval ranks refer to sentids
+        for s in im["sentences"]:
+            if s["sentid"] in seen:
+                raise DataError(f"{path}: sentid {s['sentid']} is used twice (images "
+                                f"{seen[s['sentid']]} and {im['imgid']})")
+            seen[s["sentid"]] = im["imgid"]
     for im in images:
         if im["split"] not in SPLITS:
             raise DataError(f"{path}: image {im['imgid']} ({im['filename']}) has split "

@@ -162,8 +162,13 @@ def npz_member(path: Path, name: str) -> np.ndarray:
                 return np.zeros(shape, dtype)
             return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                              order="F" if fortran else "C")
-        with zf.open(info) as f:
-            return np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+        try:
+            with zf.open(info) as f:
+                return np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+        except ValueError as e:        # an object array ("cannot be loaded"), a bad header
+            raise DataError(f"{path}: `{name}` cannot be read ({e})") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(f"{path}: `{name}` is damaged ({type(e).__name__}: {e})") from None
 
 
 def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None):
@@ -183,7 +188,10 @@ def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None
                         f"(holds {', '.join(sorted(members)) or 'nothing'})")
     feats = _float32(npz_member(path, "feats"), path, "region features")
     boxes = np.asarray(npz_member(path, "boxes"), dtype=np.float32)
-    n_regions = np.asarray(npz_member(path, "n_regions")).astype(np.int64)
+    n_regions = np.asarray(npz_member(path, "n_regions"))
+    if not np.issubdtype(n_regions.dtype, np.integer):    # 2.5 regions would be truncated
+        raise DataError(f"{path}: `n_regions` has dtype {n_regions.dtype}, expected integers")
+    n_regions = n_regions.astype(np.int64)
     if feats.ndim != 3:
         raise DataError(f"{path}: `feats` has shape {feats.shape}, expected (N, R, D)")
     N, R, D = feats.shape
@@ -197,6 +205,7 @@ def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None
         raise DataError(f"{path}: region features have dimension {D}, the image features "
                         f"{feature_dim}")
     check_finite(feats, path, "region features")
+    check_finite(boxes, path, "boxes")
     return feats, boxes, n_regions
 
 

@@ -170,16 +170,36 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="shapes", unit="img", disable=not enabled, leave=False)
 
 
-def load_alignments(path) -> dict:
+def load_alignments(path, ds=None) -> dict:
     """alignments.json (a file, or the world's folder) -> {sentid: record}; the record format
-    is documented in `shapes_grammar`."""
+    is documented in `shapes_grammar`. With `ds` (the Dataset it belongs to), every record of
+    a sentence of ds must match it: the same tokens, regions that the image has."""
     path = Path(path)
     if path.is_dir():
         path = path / "alignments.json"
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
-        return {int(r["sentid"]): r for r in records}
+        out = {int(r["sentid"]): r for r in records}
     except FileNotFoundError:
         raise DataError(f"{path}: alignment file not found") from None
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"{path}: not an alignment file ({type(e).__name__}: {e})") from None
+    if ds is not None:
+        # region indices are checked against the regions when ds has them (eval-align of a
+        # whole-image model reads none)
+        n_regions = (ds.n_regions if ds.regions_file is not None
+                     else [MAX_REGIONS] * len(ds.images))
+        for i, im in enumerate(ds.images):
+            for s in im["sentences"]:
+                r = out.get(s["sentid"])
+                if r is None:
+                    continue
+                regions = r.get("regions")
+                ok = (r.get("tokens") == s["tokens"] and isinstance(regions, list)
+                      and len(regions) == len(s["tokens"])
+                      and all(isinstance(g, int) and -1 <= g < n_regions[i] for g in regions))
+                if not ok:
+                    raise DataError(f"{path}: the record of sentid {s['sentid']} does not match "
+                                    f"the captions in {ds.captions_file.name} (tokens or "
+                                    f"regions differ: an alignment file of another world?)")
+    return out

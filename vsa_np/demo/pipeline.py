@@ -17,11 +17,15 @@ Every step calls the same library functions as the individual commands (`make-sh
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+
+from vsa_np.config import positive, require
+from vsa_np.paths import output_folder
 
 
 @dataclass
@@ -45,6 +49,29 @@ class DemoConfig:
     figures: int = 4            # Figure-5-style alignments drawn
     caption_images: int = 24    # test images on captions.html
     seed: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int":
+                low = 0 if f.name in ("seed", "figures", "caption_images", "align_whiten") else 1
+                require(isinstance(value, int) and value >= low, f.name,
+                        f"must be a whole number >= {low}, got {value!r}")
+        require(positive(self.align_lr), "align_lr", f"must be > 0, got {self.align_lr!r}")
+        require(0 <= self.align_dropout < 1, "align_dropout",
+                f"must be in [0, 1), got {self.align_dropout!r}")
+        require(self.images >= 3, "images", f"need at least 3 images, got {self.images}")
+
+
+# What a demo writes in its folder: all that `--force` removes before a new demo (nothing else).
+OUTPUTS = ("data", "align_eq8", "align_eq7", "gen", "gen_regions", "report.md", "report.html",
+           "results.json", "captions.html", "loss_curves.png", "alignment_*.png")
+
+
+def _remove_previous(out: Path) -> None:
+    for pattern in OUTPUTS:
+        for p in out.glob(pattern):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_dropout=0.5,
@@ -108,8 +135,11 @@ def _alignment_figures(out: Path, model, ds, vocab, beta: float, n: int) -> list
     return names
 
 
-def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> dict:
-    """Run every step into folder `out`; returns the results dict the report is made from."""
+def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = False,
+             **overrides) -> dict:
+    """Run every step into folder `out` (absent or empty; with `force`, the outputs of a
+    previous demo there are removed first); returns the results dict the report is made
+    from."""
     from vsa_np.alignment.alignment_eval import alignment_report
     from vsa_np.alignment.baseline import baseline_report
     from vsa_np.alignment.evaluate import evaluate_retrieval
@@ -124,8 +154,10 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
     from vsa_np.generator.region_data import evaluate_regions
     from vsa_np.generator.train import GenConfig, train_generator
 
-    cfg = DemoConfig(**{**(QUICK if quick else {}), **overrides})
-    out = Path(out)
+    cfg = DemoConfig(**{**(QUICK if quick else {}), **overrides})   # validated: nothing written
+    out = output_folder(out, "--out", empty=True, force=force)   # a new demo, never mixed in
+    if force:
+        _remove_previous(out)
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
     seconds, t_all = {}, time.perf_counter()
@@ -159,7 +191,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, **overrides) -> di
     t = step("3/5 align test sentences with the MRF (Eq. 10-12)")
     amodel, avocab, _ = load_alignment(out / "align_eq8")
     amodel.training = False
-    report = alignment_report(amodel, ds, avocab, load_alignments(data))
+    report = alignment_report(amodel, ds, avocab, load_alignments(data, ds))
     alignment = {"beta": report["beta"], **report["test"],
                  "val_accuracy_by_beta": report["val"]["accuracy_by_beta"]}
     figures = _alignment_figures(out, amodel, ds, avocab, report["beta"], cfg.figures)

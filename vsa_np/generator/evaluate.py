@@ -39,7 +39,8 @@ def perplexity(model, source, enc, batch_size: int = 500) -> dict:
         nll -= to_float(model.log_probs(batch).sum())
         tokens += int(batch["mask"].sum())
     per_token = nll / max(tokens, 1)
-    return {"perplexity": math.exp(per_token), "nll_per_token": per_token, "tokens": tokens}
+    return {"perplexity": math.exp(per_token) if per_token < 709 else math.inf,   # no overflow
+            "nll_per_token": per_token, "tokens": tokens}
 
 
 def unigram_perplexity(vocab, enc) -> float:

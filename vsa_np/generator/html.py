@@ -19,10 +19,11 @@ STYLE = """body { font-family: sans-serif; margin: 1em; }
 def _src(image, page: Path) -> str | None:
     if image is None:
         return None
-    image = Path(image)
-    if not image.is_absolute():
-        return image.as_posix()
-    return Path(os.path.relpath(image, page.parent.resolve())).as_posix()
+    image = Path(image).resolve()       # a relative path is relative to the working folder
+    try:
+        return Path(os.path.relpath(image, page.parent.resolve())).as_posix()
+    except ValueError:                  # another drive (Windows): no relative path exists
+        return image.as_uri()
 
 
 def write_caption_page(path, items, title: str = "vsa-np captions") -> Path:
@@ -55,6 +56,9 @@ def write_caption_page(path, items, title: str = "vsa-np captions") -> Path:
     parts.append("</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)     # left only when writing or replacing failed
     return path

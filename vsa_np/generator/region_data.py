@@ -142,7 +142,7 @@ def region_training_data(ds, vocab, cfg):
     if cfg.from_alignments == TRUTH:           # the oracle: the world's own alignments
         from vsa_np.data.shapes import load_alignments
 
-        alignments = load_alignments(ds.root)
+        alignments = load_alignments(ds.root, ds)
         train, val = (ground_truth_pairs(ds, vocab, split, alignments)
                       for split in ("train", "val"))
     else:
@@ -196,7 +196,7 @@ def evaluate_regions(models: dict, ds, split: str = "test", beam: int = 7, max_l
 
     if ds.region_feats is None:
         raise DataError(f"{ds.root}: region features (regions.npz) are needed for --regions")
-    alignments = load_alignments(ds.root)
+    alignments = load_alignments(ds.root, ds)
     refs = ground_truth_phrases(ds, split, alignments)
     out = caption_regions(models, ds, refs, beam, max_len, meteor, max_regions)
     keys = list(refs)[:max_regions] if max_regions > 0 else list(refs)

@@ -88,14 +88,18 @@ class GenConfig:
         for name in ("eval_beam", "max_len"):
             require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
                     f"must be a whole number >= 1, got {getattr(self, name)!r}")
-        require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience!r}")
+        for name in ("patience", "max_words", "eval_images"):
+            require(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
+                    f"must be a whole number >= 0, got {getattr(self, name)!r}")
+        require(self.decay > 0 and self.decay < 1, "decay", f"must be in (0, 1), got "
+                f"{self.decay!r}")
         require(math.isfinite(self.beta), "beta", f"must be a number, got {self.beta!r}")
 
 
 def build_vocab(ds, threshold: int):
     from vsa_np.data import Vocab
 
-    return Vocab.build(ds.sentences_of("train")[1], threshold)
+    return Vocab.build(ds.sentences_of("train")[1], threshold).require_words()
 
 
 def training_data(ds, vocab, cfg: GenConfig):
@@ -117,13 +121,14 @@ def training_data(ds, vocab, cfg: GenConfig):
     return train, validate
 
 
-def train_step(model, opt, batch, cfg: GenConfig, seed: int, check=None):
-    """One update: loss and gradients (dropout drawn from `seed`), `check(loss)` (the NaN stop,
-    before anything changes), clipping, weight decay, RMSprop. Returns the loss."""
+def train_step(model, opt, batch, cfg: GenConfig, seed: int, record=None):
+    """One update: loss and gradients with dropout drawn from `seed`, `record(loss)` (the run's
+    step count and NaN stop, before anything changes), elementwise clipping, weight decay,
+    RMSprop. Returns the loss (a 0-d device array: no sync without record)."""
     model.training, model.rng = True, make_rng(seed)
     loss, grads = model.loss(batch)
-    if check is not None:
-        check(loss)
+    if record is not None:
+        record(loss)
     clip_elementwise(grads, cfg.grad_clip)
     add_weight_decay(model.params, grads, cfg.weight_decay)
     opt.step(model.params, grads)
@@ -137,13 +142,13 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     `log` prints the warnings (default: stderr)."""
     from vsa_np.checkpoint import load_meta
     from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
-    from vsa_np.train_loop import RunDir, epoch_order, search_lr, step_seed
+    from vsa_np.train_loop import RunDir, epoch_order, resume_point, search_lr, step_seed
 
     log = log or (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(data)
     ds.require_features()
     if resume:
-        vocab = Vocab.from_json(load_meta(f"{out}/last")["vocab"])
+        vocab = Vocab.from_json(load_meta(resume_point(out))["vocab"])
     else:
         vocab = build_vocab(ds, cfg.word_threshold)
     trials = None
@@ -182,7 +187,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     for epoch, b in run.batches(cfg.epochs, n_batches):
         order = epoch_order(S, cfg.seed, epoch)          # the same order again after a resume
         batch = caption_batch(source, enc, order[b * B:(b + 1) * B])
-        train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step), check=run.record)
+        train_step(model, opt, batch, cfg, step_seed(cfg.seed, run.step), record=run.record)
         stopped = max_steps > 0 and run.step >= max_steps
         if b == n_batches - 1 or stopped:
             t0 = time.perf_counter()
