@@ -35,8 +35,8 @@ from gradcheck.checks.generator import GENERATOR_CHECKS
 from gradcheck.cli import format_table
 from vsa_np.backend import to_host, xp
 from vsa_np.data import caption_batch, encode_split, load_dataset
-from vsa_np.generator.decode import beam_search, greedy
-from vsa_np.generator.evaluate import references
+from vsa_np.generator.decode import beam_search, greedy, sample
+from vsa_np.generator.evaluate import caption_diversity, references, training_sentences
 from vsa_np.generator.load import load_generator
 from vsa_np.generator.model import CaptionModel
 from vsa_np.metrics import score_all
@@ -185,6 +185,7 @@ assert g.tokens == b1.tokens
 print(f"beam size 1 == greedy on all {len(test)} test images")
 
 refs = references(ds, "test")
+train_sentences = training_sentences(ds)
 sweep = {}
 for K in (1, 2, 3, 5, 7):
     out = beam_search(model, feats, beam=K, max_len=cfg.max_len)
@@ -193,9 +194,11 @@ for K in (1, 2, 3, 5, 7):
     m = score_all(refs, hyps, use_meteor=False)
     sweep[K] = {"logprob": float(lp.mean()), "BLEU-4": m["BLEU-4"], "CIDEr-D": m["CIDEr-D"],
                 "words": float(np.mean([len(h) for h in hyps.values()])),
-                "per_image": np.asarray(to_host(lp), dtype=np.float64)}
+                "per_image": np.asarray(to_host(lp), dtype=np.float64), "best": best,
+                "copied": caption_diversity(hyps, train_sentences)["in_training"]}
     print(f"beam {K}: mean log p {sweep[K]['logprob']:7.3f}  BLEU-4 {m['BLEU-4']:.3f}  "
-          f"CIDEr-D {m['CIDEr-D']:.3f}  mean length {sweep[K]['words']:.1f} words")
+          f"CIDEr-D {m['CIDEr-D']:.3f}  mean length {sweep[K]['words']:.1f} words  "
+          f"{100 * sweep[K]['copied']:3.0f}% copied from the training sentences")
 
 # Beam search is NOT monotone in K: a larger beam keeps more prefixes at every step, but the K
 # best prefixes at step t need not contain the prefix of the K' < K search's final caption, so it
@@ -211,10 +214,12 @@ for k_small, k_big in zip(Ks, Ks[1:]):
 # but not at every step and not for every image: beam search is a heuristic, not an exact search,
 # and a larger beam can prune the very prefix that a smaller one followed to a likelier caption
 # (the lines above count where that happened). Only an exhaustive search is monotone. The
-# metrics need not follow the log probability either: every word costs log probability, so larger beams favour shorter
-# captions, which can cost recall against the references. The paper reports beam size 7 against 1
-# on MSCOCO as CIDEr 0.66 against 0.61, and notes that with beam 7 a larger share of the captions
-# are copies of training sentences (60% against 25%).
+# metrics need not follow the log probability either: every word costs log probability, so larger
+# beams favour shorter captions, which can cost recall against the references. The paper reports
+# beam size 7 against 1 as CIDEr 0.66 against 0.61, and notes that with beam 7 a larger share of
+# the captions are copies of training sentences: "60% with beam size 7 ... with beam size 1 this
+# falls to 25%" (Sec. 4.2). The last column above is that share on the shapes world; its grammar
+# is small, so most captions any decoder writes are some training sentence.
 
 # %%
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -228,6 +233,82 @@ ax2.set_xlabel("beam size K")
 ax2.set_title(f"Test metrics ({len(test)} images)")
 ax2.legend()
 save(fig, FIG, "beam_size")
+
+# %% [markdown]
+# ## Where greedy loses, one step at a time
+#
+# d2l's three-step table, on this model: the test image where beam 7's caption is likeliest
+# relative to greedy's. Each row is a step; each column pair is one decoder's word and its log
+# probability given that decoder's own prefix. Greedy takes the best word at every step and can
+# pay for it later; the beam gives up a little early and gains it back.
+
+# %%
+def step_logprobs(feat, tokens):
+    """log p of each word of `tokens`, then of END, given the image and the words before it."""
+    table = model.input_table()
+    a = table[0] + model.image_bias(xp.asarray(feat[None]))[0]
+    h = xp.zeros(model.H, dtype=table.dtype)
+    out = []
+    for w in list(tokens) + [0]:
+        h, scores = model.step(a[None], h[None])
+        h, sc = h[0], to_host(scores[0]).astype(np.float64)
+        out.append(float(sc[w] - sc.max() - np.log(np.exp(sc - sc.max()).sum())))
+        a = table[w]
+    return out
+
+
+gap = sweep[7]["per_image"] - sweep[1]["per_image"]
+j = int(np.argmax(gap))
+g_words, b_words = sweep[1]["best"][j], sweep[7]["best"][j]
+g_lp, b_lp = step_logprobs(feats[j], g_words), step_logprobs(feats[j], b_words)
+names = vocab.decode(g_words) + ["<end>"], vocab.decode(b_words) + ["<end>"]
+print(f"test image {int(test[j])}: greedy log p {sum(g_lp):.3f}, beam 7 log p {sum(b_lp):.3f}")
+print(f"{'step':>4}  {'greedy word':>12} {'log p':>7} {'total':>7}   {'beam-7 word':>12} {'log p':>7} "
+      f"{'total':>7}")
+for t in range(max(len(g_lp), len(b_lp))):
+    row = f"{t + 1:4d}  "
+    for nm, lps in zip(names, (g_lp, b_lp)):
+        row += (f"{nm[t]:>12} {lps[t]:7.3f} {sum(lps[:t + 1]):7.3f}   " if t < len(lps)
+                else " " * 31)
+    print(row.rstrip())
+assert np.isclose(sum(g_lp), sweep[1]["per_image"][j], atol=1e-3)
+assert np.isclose(sum(b_lp), sweep[7]["per_image"][j], atol=1e-3)
+
+# %% [markdown]
+# ## Sampling with a temperature, and length normalisation
+#
+# The paper's other decoder: "We sample a word from the distribution". The library's `sample`
+# draws from softmax(log y_t / T): T < 1 sharpens the distribution toward greedy, T > 1 flattens
+# it toward uniform. Sampled captions are more varied and less likely than greedy's.
+#
+# Beam search's preference for short captions has a common remedy that is not in the paper:
+# rank the finished captions by their log probability per word (here, per word + END) instead
+# of in total. Below, beam 7's seven best captions re-ranked that way.
+
+# %%
+for T in (0.5, 1.0, 1.5):
+    out = sample(model, feats, temperature=T, max_len=cfg.max_len, seed=0)
+    best, lp = out.best()
+    hyps = {int(i): vocab.decode(c) for i, c in zip(test, best)}
+    div = caption_diversity(hyps, train_sentences)
+    print(f"sampling T = {T}: mean log p {lp.mean():7.3f}, mean length "
+          f"{np.mean([len(c) for c in best]):4.1f}, distinct {100 * div['distinct']:3.0f}%, "
+          f"copied {100 * div['in_training']:3.0f}%   image 0: {' '.join(hyps[int(test[0])])}")
+
+nbest = beam_search(model, feats, beam=7, max_len=cfg.max_len, n_best=7)
+for label, key in (("total log p", lambda c, lp: lp), ("log p per word", lambda c, lp: lp / (len(c) + 1))):
+    picked = [max(zip(cs, lps), key=lambda x: key(*x))[0] for cs, lps in zip(nbest.tokens, nbest.logprob)]
+    hyps = {int(i): vocab.decode(c) for i, c in zip(test, picked)}
+    m = score_all(refs, hyps, use_meteor=False)
+    print(f"beam 7 ranked by {label:15}: mean length {np.mean([len(c) for c in picked]):4.1f} "
+          f"words, BLEU-4 {m['BLEU-4']:.3f}, CIDEr-D {m['CIDEr-D']:.3f}")
+
+# %% [markdown]
+# What to read in these lines: the lower the temperature, the likelier and the more often copied
+# the samples (T = 0.5 is close to greedy; at T = 1.5 the grammar falls apart), and every sample
+# is a different caption where beam search repeats the likeliest ones. Ranking by log probability
+# per word lengthens beam search's captions; whether that helps the metrics depends on how long
+# the references are (on the quick world it did not).
 
 # %% [markdown]
 # ## A beam search tree, by hand
