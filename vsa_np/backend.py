@@ -17,6 +17,8 @@ import os
 
 import numpy
 
+from vsa_np.errors import BackendError  # noqa: F401  (raised here, caught by the CLI)
+
 ENV_VAR = "VSA_NP_DEVICE"
 CHOICES = ("auto", "cpu", "gpu")
 
@@ -24,10 +26,6 @@ CHOICES = ("auto", "cpu", "gpu")
 # need the extra precision to reach relative errors of 1e-7 and below).
 TRAIN_DTYPE = numpy.float32
 CHECK_DTYPE = numpy.float64
-
-
-class BackendError(RuntimeError):
-    """The requested device cannot be used."""
 
 
 def _cupy_with_gpu(importer):

@@ -17,7 +17,7 @@ import argparse
 import importlib
 import sys
 
-from vsa_np.errors import UserError, TrainingError
+from vsa_np.errors import BackendError, TrainingError, UserError
 
 # (subcommand, module): add a line here when a new subcommand is written.
 COMMANDS = [
@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    try:                   # the commands import the backend, which reads $VSA_NP_DEVICE
+        parser = build_parser()
+    except BackendError as e:
+        print(f"vsa-np: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -12,3 +12,8 @@ class DataError(UserError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN/inf loss, say); the last good checkpoint is kept."""
+
+
+class BackendError(UserError):
+    """The device asked for ($VSA_NP_DEVICE) cannot be used (raised when `vsa_np.backend` is
+    first imported; defined here so that the CLI can catch it without importing the backend)."""

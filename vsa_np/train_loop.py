@@ -227,7 +227,7 @@ class RunDir:
         except DataError:
             self._lock.release()
             raise
-        if stem != self.last_path and not self.quiet:
+        if stem != self.last_path:                 # said even with --quiet: state was lost
             print(f"resuming from {stem}.npz ({self.last_path}.npz is missing, unreadable or "
                   f"older); the optimiser's state starts afresh", file=sys.stderr)
         split_buffers(params)                       # the model's constants, not parameters
