@@ -332,7 +332,7 @@ for family in ("fc7", "probs", "fc7_large"):
 # The check below computes v both ways.
 
 # %%
-from vsa_np.backend import to_host  # noqa: E402
+from vsa_np.backend import to_host, xp  # noqa: E402
 from vsa_np.feature_norm import fit_on_split  # noqa: E402
 
 norm = fit_on_split(ds.region_feats, ds.split_indices("train"), ds.n_regions, whiten=64,
@@ -368,6 +368,159 @@ ax.set_ylabel("variance")
 ax.set_title("Spectrum of the region features (training images)")
 ax.legend(fontsize=8)
 save(fig, FIG, "feature_spectrum")
+
+# %% [markdown]
+# ## Training diagnostics: what to watch while the trainer runs
+#
+# Karpathy's makemore lectures teach training by watching its insides, not only the loss. Here is
+# the library's own training step (`vsa_np.alignment.train.train_step`: dropout, clipping, weight
+# decay, SGD with momentum), on the model the trainer builds (normalised and whitened region
+# features, rescaled first scores; the shared configuration of lessons 05 and 08), with two
+# listeners: one on `model.loss` (the gradients before clipping) and one on the optimiser's step
+# (how far each parameter moved). Every few steps we also look at the ReLUs of Eq. 3, 4, 5 and 6
+# on a fixed batch: a unit that is 0 for every word of the batch is "dead" there.
+
+# %%
+from _common import alignment_config  # noqa: E402
+
+from vsa_np.alignment.brnn import brnn_forward  # noqa: E402
+from vsa_np.alignment.packing import pack  # noqa: E402
+from vsa_np.alignment.train import train_step  # noqa: E402
+from vsa_np.layers import rnn_backward, rnn_forward  # noqa: E402
+from vsa_np.train_loop import step_seed  # noqa: E402
+
+dcfg = alignment_config()
+dvocab = Vocab.build(ds.sentences_of("train")[1], threshold=dcfg.word_threshold)
+dmodel = build_model(dcfg, len(dvocab), ds.feature_dim, norm=fit_norm(ds, dcfg))
+fixed = next(iter(ranking_batches(ds, dvocab, "train", dcfg.batch_size, rng=99, regions=True)))
+scale_initial_scores(dmodel, fixed, dcfg.init_scale)
+dopt = SGDMomentum(dcfg.lr, dcfg.momentum)
+seen = {"clipped": [], "ratio": {k: [] for k in dmodel.params}, "dead": [], "dead_steps": []}
+loss_of = dmodel.loss
+
+
+def listening_loss(batch):
+    loss, grads = loss_of(batch)
+    g = np.concatenate([np.abs(to_host(x)).ravel() for x in grads.values()])
+    seen["clipped"].append(float(np.mean(g > dcfg.grad_clip)))
+    return loss, grads
+
+
+step_of = dopt.step
+
+
+def listening_step(params, grads):
+    before = {k: to_host(v).copy() for k, v in params.items()}
+    step_of(params, grads)
+    for k, v in params.items():
+        seen["ratio"][k].append(float(np.linalg.norm(to_host(v) - before[k])
+                                      / (np.linalg.norm(before[k]) + 1e-12)))
+
+
+def dead_fractions():
+    """Share of units of Eq. 3, 4, 5, 6 that are 0 for every word of the fixed batch."""
+    _, c = brnn_forward(xp.asarray(fixed["words"]), pack(fixed["word_mask"]), dmodel.params)
+    layers = {"e (Eq. 3)": c.relu_e, "h^f (Eq. 4)": c.forward[0], "h^b (Eq. 5)": c.backward[0],
+              "s (Eq. 6)": c.relu_s}
+    return {k: float(np.mean(np.all(to_host(x) <= 0, axis=0))) for k, x in layers.items()}
+
+
+dmodel.loss, dopt.step = listening_loss, listening_step
+step = 0
+for epoch in range(2 if QUICK else 4):
+    for batch in ranking_batches(ds, dvocab, "train", dcfg.batch_size,
+                                 rng=np.random.default_rng([dcfg.seed, epoch]), regions=True):
+        if step % 5 == 0:
+            dmodel.training = False
+            seen["dead"].append(dead_fractions())
+            seen["dead_steps"].append(step)
+        train_step(dmodel, dopt, batch, dcfg, step_seed(dcfg.seed, step))
+        step += 1
+dmodel.loss, dopt.step = loss_of, step_of          # the listeners off again
+print(f"{step} steps of the trainer's step; gradient entries clipped at {dcfg.grad_clip:g}: "
+      f"{100 * np.mean(seen['clipped'][:5]):.2f}% in the first 5 steps, "
+      f"{100 * np.mean(seen['clipped'][-5:]):.2f}% in the last 5")
+print("dead units (0 for every word of a batch of 50 sentences), first and last look: "
+      + ", ".join(f"{k} {100 * seen['dead'][0][k]:.0f}% -> {100 * seen['dead'][-1][k]:.0f}%"
+                  for k in seen["dead"][0]))
+print("update / data ratio |dW| / |W| per step, median over the run (rule of thumb ~1e-3; the "
+      "biases start at 0):")
+print("  " + "  ".join(f"{k} {np.median(r):.1e}" for k, r in seen["ratio"].items()))
+
+# %% [markdown]
+# **Gradient against distance in time.** Why do W_f and W_b start at HALF the He scale? Through
+# a ReLU recurrence the gradient that reaches word t from the state at word T is multiplied by
+# W^T (masked by the active units) once per step. At the He scale sqrt(2 / H) that product keeps
+# its size on average, and the states themselves keep growing, since every step adds the next
+# input e_t; at half the He scale each step roughly halves it, so the recurrence stays bounded
+# over a 37-word sentence and a word's context fades over a few words (lesson 02's influence
+# figure). Below, 50 random sequences of 37 ReLU inputs of unit size: the gradient of the last
+# state reaching each earlier input, and the size of the state, at 0.5 and 1.0 of the He scale
+# and with the trained W_f.
+
+# %%
+H = dmodel.params["W_f"].shape[0]
+gen = np.random.default_rng(0)
+a_in = np.maximum(gen.standard_normal((50, 37, H)), 0)
+reach = {}
+for label, Wh in (("0.5 He (the init)", 0.5 * np.sqrt(2 / H) * gen.standard_normal((H, H))),
+                  ("1.0 He", np.sqrt(2 / H) * gen.standard_normal((H, H))),
+                  ("trained W_f", to_host(dmodel.params["W_f"]).astype(np.float64))):
+    hs, cache = rnn_forward(a_in, None, Wh, np.zeros(H))
+    dh = np.zeros_like(hs)
+    dh[:, -1] = gen.standard_normal((50, H)) / np.sqrt(H)
+    da = rnn_backward(dh, cache)[0]
+    reach[label] = (np.linalg.norm(da, axis=2).mean(axis=0)[::-1], np.linalg.norm(hs, axis=2).mean(axis=0))
+    print(f"{label:18}: gradient at distance 0 / 5 / 20: " + " / ".join(
+        f"{reach[label][0][d]:.2e}" for d in (0, 5, 20)) + f";  |h_t| at t = 1 / 37: "
+        f"{reach[label][1][0]:.1f} / {reach[label][1][-1]:.1f}")
+assert reach["0.5 He (the init)"][0][20] < reach["1.0 He"][0][20]
+
+fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+steps_d = seen["dead_steps"]
+for k in seen["dead"][0]:
+    axes[0, 0].plot(steps_d, [100 * d[k] for d in seen["dead"]], "o-", ms=3, label=k)
+axes[0, 0].set_xlabel("step")
+axes[0, 0].set_ylabel("% of units dead on a batch")
+axes[0, 0].set_title("Dead ReLUs per layer")
+axes[0, 0].legend(fontsize=8)
+for label, (g_d, _) in reach.items():
+    axes[0, 1].semilogy(np.arange(len(g_d)), g_d, label=label)
+axes[0, 1].set_xlabel("distance T - t (words back)")
+axes[0, 1].set_ylabel("|d h_T / d a_t| (mean over 50)")
+axes[0, 1].set_title("Gradient against distance through Eq. 4")
+axes[0, 1].legend(fontsize=8)
+axes[1, 0].plot(100 * np.array(seen["clipped"]), lw=0.8)
+axes[1, 0].set_xlabel("step")
+axes[1, 0].set_ylabel(f"% of gradient entries over {dcfg.grad_clip:g}")
+axes[1, 0].set_title("What elementwise clipping touches")
+for k, r in seen["ratio"].items():
+    if k.startswith("W_"):          # the biases start at 0: their first ratio is meaningless
+        axes[1, 1].semilogy(r, lw=0.8, label=k)
+axes[1, 1].axhline(1e-3, color="k", ls=":", lw=1)
+axes[1, 1].set_xlabel("step")
+axes[1, 1].set_ylabel("|update| / |parameter|")
+axes[1, 1].set_title("Update-to-data ratio per weight matrix")
+axes[1, 1].legend(fontsize=7, ncol=3)
+fig.tight_layout()
+save(fig, FIG, "training_diagnostics")
+
+# %% [markdown]
+# How to read them. Dead units: a few percent is normal for ReLUs; a layer near 100% has stopped
+# learning (the "collapsed" run of the trainer's warning: all scores equal). Here Eq. 6's output
+# units are the ones that die as training starts (the printed line; none in Eq. 3-5): a unit of s
+# that is 0 for every word contributes nothing to any score, and watching this number is how a
+# collapse is caught early. Clipping: with the per-pair loss of `ranking_loss.py` it touches a
+# few hundredths of a percent of the entries (lesson 03 has the sum for comparison), so it guards
+# against the rare huge step rather than shaping every step. Update-to-data ratios: Karpathy's
+# rule of thumb is about 1e-3 per step; far above, a parameter's learning rate is too high for
+# it, far below, it hardly learns. This short run is above it for W_m, W_d and W_w (a learning
+# rate chosen to train in a few epochs) and near it for the recurrent matrices. Gradient against
+# distance: at the He scale the gradient from the end reaches the first word undiminished (it
+# even grows) while the state grows with every word; at half the scale it shrinks about
+# twentyfold every five words and the state stays bounded: words mostly see their near context,
+# and the sentence-long reach must be learned. After this short run W_f has hardly moved from its
+# initial scale (the green curve on the blue one).
 
 # %% [markdown]
 # ## Exercises
