@@ -7,6 +7,7 @@ exception it lets through would be a traceback, which fails the test); the cases
 the process itself (the device variable, locks held by another process, `kill -9`) run the
 command in a subprocess in tests/test_run_safety.py."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -149,6 +150,8 @@ BAD = [
                                    "--no-meteor", "--html", "{r}/folder"], "folder"),
     ("align figure type", ["align", "{r}/a", "{r}/w", "--image", "0", "--out", "{t}/fig.txt"],
      "fig.txt"),
+    ("align figure without a suffix", ["align", "{r}/a", "{r}/w", "--image", "0", "--out",
+                                       "{t}/figdir"], "figdir"),
     ("align figure under a file", ["align", "{r}/a", "{r}/w", "--image", "0", "--out",
                                    "{r}/file.txt/fig.png"], "file.txt"),
     # a checkpoint whose feature size is not the data's
@@ -246,3 +249,23 @@ def test_demo_force_removes_only_a_previous_demos_files(tmp_path):
         (tmp_path / name).write_text("x")
     _remove_previous(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_caption_says_which_images_it_could_not_find(env, tmp_path, capsys):
+    tasks = tmp_path / "tasks.txt"
+    tasks.write_text("".join(f"missing_{i}.png\n" for i in range(120)))
+    assert main(["caption", str(env / "g"), "--features", str(env / "w" / "vgg_feats.mat"),
+                 "--tasks", str(tasks), "--beam", "1", "--html", str(tmp_path / "p.html")]) == 0
+    err = capsys.readouterr().err
+    assert "120 of 120 images not found" in err and "missing_0.png" in err
+
+
+def test_html_image_links_work_from_the_page_with_a_relative_data_path(env, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.chdir(env)                              # DATA given as "w", relative
+    page = tmp_path / "pages" / "captions.html"
+    assert main(["eval-gen", "g", "w", "--max-images", "3", "--beam", "1", "--no-meteor",
+                 "--split", "test", "--html", str(page)]) == 0
+    srcs = re.findall(r"<img src='([^']+)'", page.read_text())
+    assert len(srcs) == 3
+    assert all((page.parent / src).resolve().is_file() for src in srcs), srcs

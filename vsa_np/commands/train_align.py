@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 HELP = "train the alignment model (BRNN + regions, ranking loss; Sec. 3.1)"
 
@@ -42,6 +43,8 @@ def run(args) -> int:
         say(retrieval_table({"model": summary["best_val"],
                              "bag-of-words": summary["baseline_val"]}))
         say(compare_line(summary["best_val"], summary["baseline_val"]))
-    say(f"checkpoints: {args.out}/best.npz, {args.out}/last.npz; "
+    written = [str(p) for p in (Path(args.out) / "best.npz", Path(args.out) / "last.npz")
+               if p.is_file()]                  # only what is there
+    say(f"checkpoints: {', '.join(written) or 'none written'}; "
         f"next: vsa-np eval-align {args.out} {args.data}")
     return 0

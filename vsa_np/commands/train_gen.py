@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 HELP = "train the multimodal RNN caption generator (RMSprop; Sec. 3.2, 4.3)"
 
@@ -40,6 +41,8 @@ def run(args) -> int:
             f"{base['CIDEr-D']:.4f}, {100 * base['diversity']['distinct']:.0f}% distinct; the "
             f"last model: {100 * val['diversity']['distinct']:.0f}% distinct "
             f"(vsa-np eval-gen compares the best checkpoint on the test split)")
-    say(f"checkpoints: {args.out}/best.npz, {args.out}/last.npz; "
+    written = [str(p) for p in (Path(args.out) / "best.npz", Path(args.out) / "last.npz")
+               if p.is_file()]                  # only what is there
+    say(f"checkpoints: {', '.join(written) or 'none written'}; "
         f"next: vsa-np eval-gen {args.out}/best {args.data}")
     return 0
