@@ -28,6 +28,7 @@ from vsa_np.alignment.score import KINDS, score_backward, score_forward, score_m
 from vsa_np.backend import float_dtype, rng as make_rng, to_device, xp
 from vsa_np.errors import DataError
 from vsa_np.feature_norm import FeatureNorm
+from vsa_np.trained import load_trained
 
 ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "embed", "score")
 
@@ -57,7 +58,12 @@ def init_params(vocab_size, image_dim, word_dim, hidden, embed, seed=0, dtype=No
 
 
 class AlignmentModel:
-    """The BRNN alignment model. `training=True` switches dropout on (p = `dropout`)."""
+    """The BRNN alignment model: `params`, `arch`, `loss(batch) -> (loss, grads)` with dropout
+    (p = `dropout`) on while `training` is True (masks drawn from `rng`), and the pieces that
+    retrieval and the MRF need (`embed_regions`, `embed_sentences`, `scores`). The same
+    contract as `CaptionModel` (docs/contract.md)."""
+
+    KIND, TRAINER = "alignment", "train-align"      # checkpoint meta "model"; its command
 
     def __init__(self, vocab_size: int, image_dim: int, word_dim: int = 300, hidden: int = 500,
                  embed: int = 1000, score: str = "eq8", dropout: float = 0.0, seed: int = 0,
@@ -84,6 +90,12 @@ class AlignmentModel:
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if got != expected:
             raise ValueError(f"parameter shapes {got} do not match the architecture {expected}")
+
+    @classmethod
+    def from_params(cls, params: dict, arch: dict, dtype=None, norm=None) -> "AlignmentModel":
+        """A model with the given (host or device) parameters; arch: a saved `model.arch`, norm
+        the saved feature normalisation."""
+        return cls(**arch, params=params, dtype=dtype, norm=norm)
 
     # ---- training ------------------------------------------------------------------------------
     def loss(self, batch):
@@ -173,34 +185,9 @@ def scale_initial_scores(model: AlignmentModel, batch, target: float) -> dict:
 
 
 def load_alignment(path):
-    """(model, vocab, meta) from an alignment checkpoint written by `train-align`."""
-    from vsa_np.checkpoint import (checkpoint_paths, checkpoint_stem, load_checkpoint,
-                                   require_finite, split_buffers)
-    from vsa_np.data import Vocab
-    stem = checkpoint_stem(path)
-    params, meta, _ = load_checkpoint(stem)
-    where = checkpoint_paths(stem)[0]
-    if meta.get("model") != "alignment" or "arch" not in meta or "vocab" not in meta:
-        raise DataError(f"{where}: not an alignment-model checkpoint (meta lacks model/arch/vocab)")
-    buffers = split_buffers(params)
-    norm = FeatureNorm.from_buffers(buffers)
-    try:
-        if norm is None:            # written before feature_norm.py: a mean and a whitening
-            white = None
-            if "whiten_basis" in buffers:
-                white = {"basis": buffers["whiten_basis"], "scale": buffers["whiten_scale"],
-                         "rest": meta.get("whiten_rest")}
-            norm = FeatureNorm.legacy(meta["arch"]["image_dim"], meta.get("feature_mean"), white)
-        require_finite(params, stem)
-        model = AlignmentModel(**meta["arch"], params=params, norm=norm)
-        vocab = Vocab.from_json(meta["vocab"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{where}: parameters do not fit the saved architecture ({e})") from None
-    except DataError as e:          # the vocabulary's own messages name no file
-        if str(e).startswith(str(where)):
-            raise
-        raise DataError(f"{where}: {e}") from None
-    return model, vocab, meta
+    """(model, vocab, meta) from an alignment checkpoint written by `train-align` (a run folder
+    means its `best`); the same loader as the generator's (`vsa_np/trained.py`)."""
+    return load_trained(path, AlignmentModel)
 
 
 def check_data(model, meta: dict, ds, ckpt) -> None:

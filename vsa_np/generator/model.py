@@ -37,6 +37,7 @@ import numpy
 
 from vsa_np.backend import float_dtype, rng as make_rng, scatter_add, to_device, to_host, xp
 from vsa_np.feature_norm import FeatureNorm
+from vsa_np.trained import load_trained
 from vsa_np.layers import (dropout_backward, dropout_forward, rnn_backward, rnn_forward,
                            rnn_step_forward)
 
@@ -98,11 +99,14 @@ ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "relu_inputs")
 class CaptionModel:
     """The generator: `params`, `arch`, `loss(batch) -> (loss, grads)` with dropout on while
     `training` is True (masks drawn from `rng`), and the pieces that decoding needs
-    (`image_bias`, `input_table`, `step`, `log_probs`). The same contract as `AlignmentModel`.
+    (`image_bias`, `input_table`, `step`, `log_probs`). The same contract as `AlignmentModel`
+    (docs/contract.md).
 
     batch: the caption batch of `vsa_np.data`: feats (N, D), inputs (N, T) (0 = START, then the
     words), targets (N, T) (the words, then 0 = END), mask (N, T) bool, left-aligned.
     """
+
+    KIND, TRAINER = "generator", "train-gen"        # checkpoint meta "model"; its command
 
     def __init__(self, vocab_size: int, image_dim: int, hidden: int = 512, word_dim: int = 256,
                  dropout: float = 0.5, relu_inputs: bool = False, word_counts=None,
@@ -264,3 +268,9 @@ class CaptionModel:
         scores = h @ self.params["W_oh"]                          # Eq. 15
         scores += self.params["b_o"]        # in place: no second (N, V) array, one pass less
         return scores
+
+
+def load_generator(path):
+    """(model, vocab, meta) from a generator checkpoint written by `train-gen` (a run folder
+    means its `best`); the same loader as the alignment model's (`vsa_np/trained.py`)."""
+    return load_trained(path, CaptionModel)
