@@ -202,6 +202,132 @@ ax.legend(fontsize=8)
 save(fig, FIG, "gradient_check")
 
 # %% [markdown]
+# ## The BRNN drawn: one sentence of three words, every value and every gradient
+#
+# Karpathy's makemore lectures check every intermediate gradient, not only the parameters'. Here
+# is Eq. 2-6 unrolled for "red ball with", written out node by node with the small model above,
+# and a scalar loss L = sum_t s_t . G_t with a fixed random G (so ds_t = G_t, as if the score of
+# lesson 03 had sent it). The backward pass is the list derived at the top of this lesson, by
+# hand; every intermediate gradient is then compared with a numerical one: perturb that node
+# alone by +-h, recompute everything downstream of it, and take the centered difference.
+
+# %%
+def brnn_nodes(x_ids, P, nudge=None):
+    """Forward pass of Eq. 2-6 for one sentence, every node kept; `nudge` {(node, t): array}
+    is added to a node right after it is computed (for the numerical gradients)."""
+    nudge = nudge or {}
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    n = {}
+
+    def put(name, t, value):
+        n[name, t] = value + nudge.get((name, t), 0.0)
+        return n[name, t]
+
+    N3 = len(x_ids)
+    for t in range(N3):
+        x = put("x", t, P["W_w"][x_ids[t]])                          # Eq. 2
+        put("e", t, relu(x @ P["W_e"] + P["b_e"]))                   # Eq. 3
+    zero = np.zeros(P["W_f"].shape[0])
+    for t in range(N3):                                              # Eq. 4, left to right
+        put("hf", t, relu(n["e", t] + (n["hf", t - 1] if t else zero) @ P["W_f"] + P["b_f"]))
+    for t in reversed(range(N3)):                                    # Eq. 5, right to left
+        put("hb", t, relu(n["e", t] + (n["hb", t + 1] if t < N3 - 1 else zero) @ P["W_b"]
+                          + P["b_b"]))
+    for t in range(N3):
+        put("s", t, relu((n["hf", t] + n["hb", t]) @ P["W_d"] + P["b_d"]))   # Eq. 6
+    return n
+
+
+three = [ids[w] for w in "red ball with".split()]
+P = {k: to_host(v).astype(np.float64) for k, v in params.items()}
+G = np.random.default_rng(5).standard_normal((3, P["W_d"].shape[1]))
+nodes = brnn_nodes(three, P)
+s3, _ = brnn_forward(to_device(np.array([three])), pack(np.ones((1, 3), bool)), params)
+assert np.allclose(np.stack([nodes["s", t] for t in range(3)]), to_host(s3))   # the library's
+loss_of_nodes = lambda n: sum(float(n["s", t] @ G[t]) for t in range(3))  # noqa: E731
+
+# Backward, by hand (the list at the top of the lesson), keeping every node's gradient.
+grad = {}
+for t in range(3):
+    grad["s", t] = G[t]
+    dz = G[t] * (nodes["s", t] > 0)                                       # Eq. 6
+    grad["u", t] = dz @ P["W_d"].T                                        # u = h^f + h^b
+carry = np.zeros_like(grad["u", 0])
+for t in reversed(range(3)):                                              # Eq. 4, t = N..1
+    grad["hf", t] = grad["u", t] + carry
+    dzf = grad["hf", t] * (nodes["hf", t] > 0)
+    grad["ef", t], carry = dzf, dzf @ P["W_f"].T
+carry = np.zeros_like(carry)
+for t in range(3):                                                        # Eq. 5, t = 1..N
+    grad["hb", t] = grad["u", t] + carry
+    dzb = grad["hb", t] * (nodes["hb", t] > 0)
+    grad["eb", t], carry = dzb, dzb @ P["W_b"].T
+for t in range(3):
+    grad["e", t] = grad["ef", t] + grad["eb", t]                          # e feeds both
+    grad["x", t] = (grad["e", t] * (nodes["e", t] > 0)) @ P["W_e"].T     # Eq. 3
+
+# Numerical gradients of every node, one entry at a time.
+h_step = 1e-6
+print(f"{'node':8}{'t':>3}  {'|value|':>9}  {'|dL/dnode|':>11}  max rel err (by hand vs numerical)")
+worst = 0.0
+for name in ("s", "hf", "hb", "e", "x"):
+    for t in range(3):
+        num = np.zeros_like(nodes[name, t])
+        for i in range(num.size):
+            bump = np.zeros_like(num)
+            bump[i] = h_step
+            num[i] = (loss_of_nodes(brnn_nodes(three, P, {(name, t): bump}))
+                      - loss_of_nodes(brnn_nodes(three, P, {(name, t): -bump}))) / (2 * h_step)
+        err = float(np.max(np.abs(num - grad[name, t]) / np.maximum(1e-8, np.abs(num) + np.abs(grad[name, t]))))
+        worst = max(worst, err)
+        print(f"{name:8}{t + 1:3d}  {np.linalg.norm(nodes[name, t]):9.4f}  "
+              f"{np.linalg.norm(grad[name, t]):11.4f}  {err:.1e}")
+assert worst < 1e-6
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 6.5))
+ax.set_xlim(-0.6, 2.6)
+ax.set_ylim(-0.6, 4.6)
+ax.axis("off")
+rows = {"x": (0, "x_t (Eq. 2)"), "e": (1, "e_t (Eq. 3)"), "hf": (2, "h^f_t (Eq. 4)"),
+        "hb": (3, "h^b_t (Eq. 5)"), "s": (4, "s_t (Eq. 6)")}
+word_names = "red ball with".split()
+
+
+def arrow(a, b, color="gray", shrink=22, **kw):
+    ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="-|>", color=color, lw=1.2,
+                                                    shrinkA=shrink, shrinkB=shrink, **kw))
+
+
+for t in range(3):
+    arrow((t, 0), (t, 1))
+    arrow((t, 1), (t, 2), connectionstyle="arc3,rad=0.25")
+    arrow((t, 1), (t, 3), connectionstyle="arc3,rad=-0.25")
+    arrow((t, 2), (t, 4), connectionstyle="arc3,rad=0.25")
+    arrow((t, 3), (t, 4))
+    if t < 2:
+        arrow((t, 2), (t + 1, 2), color="C0", shrink=40)           # W_f: left to right
+        arrow((t + 1, 3), (t, 3), color="C1", shrink=40)           # W_b: right to left
+        ax.text(t + 0.5, 2.08, "W_f", color="C0", ha="center", fontsize=8)
+        ax.text(t + 0.5, 3.08, "W_b", color="C1", ha="center", fontsize=8)
+    ax.text(t, -0.45, f"word {t + 1}: \"{word_names[t]}\"", ha="center", fontsize=10)
+    for name, (y, label) in rows.items():
+        ax.text(t, y, f"{label if t == 0 else label.split(' ')[0]}\n|value| {np.linalg.norm(nodes[name, t]):.3f}"
+                f"\n|grad| {np.linalg.norm(grad[name, t]):.3f}", ha="center", va="center", fontsize=8,
+                bbox=dict(boxstyle="round", fc="#e8f0ff" if name in ("hf", "hb") else "#f4f4f4",
+                          ec="gray"))
+ax.set_title("Eq. 2-6 unrolled for three words: each node's size and the size of dL/dnode\n"
+             "(h^f runs left to right, h^b right to left; every gradient checked numerically)")
+save(fig, FIG, "brnn_drawn")
+
+# %% [markdown]
+# Read the gradients against the arrows: dh^f_1 holds what comes down from s_1 and what flows
+# back from h^f_2 and h^f_3 through W_f; dh^b_3 holds what comes from s_3 and from h^b_2 and
+# h^b_1 through W_b; de_t adds the two directions (the ReLU of Eq. 3 masks it on the way to x_t).
+# A wrong line in the backward pass shows up in the table above at the first node it touches,
+# which is why makemore checks them one by one rather than only the parameters at the end.
+
+# %% [markdown]
 # ## Exercises
 #
 # Write each function in place of its stub; the cell compares it with the library on fixed inputs
