@@ -41,9 +41,9 @@ def output_folder(path, option: str, empty: bool = False, force: bool = False) -
         if not os.access(p, os.W_OK | os.X_OK):
             raise UserError(f"{option} {p}: cannot write in this folder (permission denied)")
         if empty and not force and any(p.iterdir()):
-            raise UserError(f"{option} {p}: the folder is not empty; choose a new folder (or "
-                            f"pass --force to write the data set's files into it, replacing "
-                            f"any of the same names)")
+            raise UserError(f"{option} {p}: the folder is not empty; choose a new folder, or "
+                            f"pass --force to replace the files this command writes there "
+                            f"(nothing else is touched)")
     else:
         _writable_ancestor(p, option)
     return p
