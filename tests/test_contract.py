@@ -86,3 +86,38 @@ def test_alignment_checkpoint_from_before_feature_norm_loads(tmp_path):
     loaded.params = {k: v.astype(np.float64) for k, v in loaded.params.items()}
     loaded.norm = loaded.norm.to(np.float64)
     assert float(loaded.loss(batch)[0]) == pytest.approx(float(ref.loss(batch)[0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_generator_equals_the_layers_it_teaches(seed):
+    """`CaptionModel.loss` (the fast path: one 2-D product for W_hx x_t, the output layer and
+    the input gradients on the valid steps only) equals Eq. 13-15 composed from the reference
+    layers of vsa_np/layers (embedding, mrnn, affine, temporal_softmax_loss), loss and every
+    gradient, in float64."""
+    from vsa_np.backend import to_device, xp
+    from vsa_np.layers import (affine_backward, affine_forward, embedding_backward,
+                               embedding_forward, mrnn_backward, mrnn_forward,
+                               temporal_softmax_loss)
+
+    model = CaptionModel(7, 6, hidden=5, word_dim=4, dropout=0.0, seed=seed,
+                         word_counts=np.arange(1, 8), dtype=np.float64)
+    batch = caption_batch(seed)
+    P = model.params
+    feats, inputs = to_device(batch["feats"]), to_device(batch["inputs"])
+    targets, mask = to_device(batch["targets"]), to_device(batch["mask"])
+    bv, c_bv = affine_forward(feats, P["W_hi"], xp.zeros(5))                # Eq. 13
+    x, c_x = embedding_forward(inputs, P["W_w"])                            # x_t = W_w 1_t
+    h, c_h = mrnn_forward(x, bv, P["W_hx"], P["W_hh"], P["b_h"], mask)      # Eq. 14
+    scores, c_s = affine_forward(h, P["W_oh"], P["b_o"])                    # Eq. 15
+    loss, dscores = temporal_softmax_loss(scores, targets, mask)
+    ref = {}
+    dh, ref["W_oh"], ref["b_o"] = affine_backward(dscores, c_s)
+    dx, dbv, ref["W_hx"], ref["W_hh"], ref["b_h"] = mrnn_backward(dh, c_h)
+    ref["W_w"] = embedding_backward(dx, c_x)
+    _, ref["W_hi"], _ = affine_backward(dbv, c_bv)
+
+    got_loss, got = model.loss(batch)
+    assert float(got_loss) == pytest.approx(float(loss), rel=1e-12)
+    for k in P:
+        np.testing.assert_allclose(to_host(got[k]), to_host(ref[k]), rtol=1e-9, atol=1e-12,
+                                   err_msg=k)

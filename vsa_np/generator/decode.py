@@ -36,7 +36,7 @@ import numpy
 from vsa_np import blas_threads
 from vsa_np.backend import on_gpu, to_device, to_host, xp
 from vsa_np.data.vocab import END
-from vsa_np.generator.model import log_softmax_rows
+from vsa_np.layers import log_softmax
 
 
 @dataclass
@@ -86,7 +86,7 @@ def _first_step(model, feats, table):
 
 def _step(model, a, prev_h):
     h, scores = model.step(a, prev_h)
-    return h, log_softmax_rows(scores)
+    return h, log_softmax(scores, inplace=True)
 
 
 def _one_path(model, feats, max_len: int, pick):

@@ -28,6 +28,11 @@ Speed (see issue 7): padding sits at the end of every sentence, so the recurrenc
 unmasked (padded steps never feed a valid one) and the output layer, the softmax and every
 gradient past the recurrence are computed on the valid (sentence, step) rows only: one GEMM
 over all M valid steps of the batch instead of N * T of them.
+
+The reference: the layers of vsa_np/layers, which the lessons and gradient checks use. `loss`
+takes the recurrence (`rnn_forward`), dropout and the loss on the valid rows
+(`softmax_loss_rows`) from there, and is tested equal to embedding + `mrnn_forward` + affine +
+`temporal_softmax_loss`, loss and every gradient (tests/test_contract.py).
 """
 from __future__ import annotations
 
@@ -38,8 +43,8 @@ import numpy
 from vsa_np.backend import float_dtype, rng as make_rng, scatter_add, to_device, to_host, xp
 from vsa_np.feature_norm import FeatureNorm
 from vsa_np.trained import load_trained
-from vsa_np.layers import (dropout_backward, dropout_forward, rnn_backward, rnn_forward,
-                           rnn_step_forward)
+from vsa_np.layers import (dropout_backward, dropout_forward, log_softmax, rnn_backward,
+                           rnn_forward, rnn_step_forward, softmax_loss_rows)
 
 PARAM_NAMES = ("W_hi", "W_w", "W_hx", "W_hh", "b_h", "W_oh", "b_o")
 
@@ -58,31 +63,6 @@ class ForwardCache(NamedTuple):
     rnn: tuple          # the recurrence's cache (Eq. 14)
     hv: object          # (M, H) the valid hidden states after dropout
     drop_h: object      # their dropout cache
-
-
-def softmax_loss_rows(scores, y, n: int):
-    """Eq. 15 on M rows: the summed negative log probability of the targets, divided by n (the
-    number of sentences, as CS231n and the paper's code: a sentence's words all count).
-
-    scores: (M, V), overwritten (it becomes dscores)   y: (M,) int   ->   loss (0-d), dscores (M, V)
-    """
-    M = scores.shape[0]
-    rows = xp.arange(M)
-    scores -= scores.max(axis=1, keepdims=True)
-    picked = scores[rows, y]                       # shifted score of each target
-    xp.exp(scores, out=scores)
-    z = scores.sum(axis=1, keepdims=True)
-    loss = (xp.log(z[:, 0]) - picked).sum() / n    # Eq. 15: -log y_t[target]
-    scores *= 1 / (z * n)                          # softmax / n ...
-    scores[rows, y] -= 1 / n                       # ... minus the one-hot / n
-    return loss, scores
-
-
-def log_softmax_rows(scores):
-    """log softmax over the last axis, in place on `scores` (a fresh array the caller owns)."""
-    scores -= scores.max(axis=-1, keepdims=True)
-    scores -= xp.log(xp.exp(scores).sum(axis=-1, keepdims=True))
-    return scores
 
 
 def log_frequency_bias(word_counts, V: int):
@@ -235,7 +215,7 @@ class CaptionModel:
         scores, c = self._forward(batch)
         N, T, rows = c.N, c.T, c.rows
         targets = to_device(batch["targets"]).reshape(-1)[rows]
-        logp = log_softmax_rows(scores)[xp.arange(len(rows)), targets]
+        logp = log_softmax(scores, inplace=True)[xp.arange(len(rows)), targets]
         out = xp.zeros(N * T, dtype=logp.dtype)
         out[rows] = logp
         return out.reshape(N, T).sum(axis=1)

@@ -17,12 +17,12 @@ from vsa_np.layers.embedding import embedding_backward, embedding_forward
 from vsa_np.layers.mrnn import (mrnn_backward, mrnn_forward, mrnn_step_backward,
                                 mrnn_step_forward)
 from vsa_np.layers.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-from vsa_np.layers.softmax_loss import log_softmax, temporal_softmax_loss
+from vsa_np.layers.softmax_loss import log_softmax, softmax_loss_rows, temporal_softmax_loss
 
 __all__ = ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "dropout_forward",
            "dropout_backward", "embedding_forward", "embedding_backward", "rnn_step_forward",
            "rnn_step_backward", "rnn_forward", "rnn_backward", "mrnn_step_forward",
            "mrnn_step_backward", "mrnn_forward", "mrnn_backward", "log_softmax",
-           "temporal_softmax_loss", "conv_forward", "conv_backward", "maxpool_forward",
-           "maxpool_backward", "global_maxpool_forward", "global_maxpool_backward",
-           "global_avgpool_forward", "global_avgpool_backward"]
+           "softmax_loss_rows", "temporal_softmax_loss", "conv_forward", "conv_backward",
+           "maxpool_forward", "maxpool_backward", "global_maxpool_forward",
+           "global_maxpool_backward", "global_avgpool_forward", "global_avgpool_backward"]

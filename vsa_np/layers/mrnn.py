@@ -7,6 +7,11 @@ The image bias enters at t = 1 only (index 0 here): after that, everything the n
 about the image has to be carried in h. Built from the pieces in `affine.py` and `rnn.py`:
 the input projection W_hx x_t is one matrix product over all time steps, b_v is added to the
 first step's pre-activation, and `rnn_forward` does the recurrence.
+
+This is the reference form of Eq. 13-15 (with `softmax_loss.py`), the one the lessons and the
+gradient checks use. The generator's `CaptionModel.loss` (generator/model.py) computes the same
+thing faster (the valid steps only past the recurrence, the `relu_inputs` option) and is tested
+equal to these layers, loss and every gradient (tests/test_contract.py).
 """
 from vsa_np.backend import xp
 from vsa_np.layers.affine import affine_backward
