@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from vsa_np.mrf import alignment_objective, snippets, viterbi_align, viterbi_align_batch
+from vsa_np.alignment.mrf import alignment_objective, snippets, viterbi_align, viterbi_align_batch
 
 
 def brute_force(S, beta):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vsa_np.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
+from vsa_np.alignment.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
 
 
 def brute_force_ranks(S, s2i):

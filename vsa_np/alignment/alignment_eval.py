@@ -12,7 +12,7 @@ with beta chosen on the validation split and reported on the test split.
 
 All sentences of a split are decoded together: word-region scores v_i . s_t for every word of
 every sentence against the regions of its own image (blocks of words, one batched product), then
-`vsa_np.mrf.viterbi_align_batch` over the padded (L, T, R) score tensor.
+`vsa_np.alignment.mrf.viterbi_align_batch` over the padded (L, T, R) score tensor.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def alignment_accuracy(assignment, gold) -> tuple[float, int]:
 def evaluate_alignment(model, ds, vocab, alignments: dict, split: str, betas=BETAS,
                        where: str = "alignments.json") -> dict:
     """{"n_words": object words, "accuracy": {beta: %}} for every beta (0 = naive arg-max)."""
-    from vsa_np.mrf import viterbi_align_batch
+    from vsa_np.alignment.mrf import viterbi_align_batch
     scores, wmask, rmask, positions, sentids, _ = split_word_region_scores(model, ds, vocab, split)
     gold = gold_sets(alignments, sentids, positions, where)
     acc, n = {}, 0

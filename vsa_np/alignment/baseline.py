@@ -18,7 +18,7 @@ import numpy
 
 from vsa_np.data import Vocab
 from vsa_np.data.features import feature_rows
-from vsa_np.retrieval import retrieval_metrics, rsum
+from vsa_np.alignment.retrieval import retrieval_metrics, rsum
 
 LAMBDAS = (0.1, 1.0, 10.0, 100.0)
 

@@ -5,7 +5,7 @@ Table 1): every image of a split against every sentence of that split.
                       rank is that of the best-ranked one;
     image search:     a sentence is the query; its image is correct.
 
-R@K in percent and the median rank (1-based) for both, from `vsa_np.retrieval`. The scores are
+R@K in percent and the median rank (1-based) for both, from `vsa_np.alignment.retrieval`. The scores are
 Eq. 8 (or Eq. 7) of the model: regions embedded in blocks of images, sentences in blocks of
 sentences, then the blocked score matrix of `score.score_matrix`. A sentence with no
 in-vocabulary word scores 0 against every image and is kept (the evaluation covers every
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy
 
 from vsa_np.backend import to_host, xp
-from vsa_np.retrieval import retrieval_metrics, rsum
+from vsa_np.alignment.retrieval import retrieval_metrics, rsum
 
 IMAGE_BLOCK = 100      # images whose region features are embedded at once
 SENTENCE_BLOCK = 1000  # sentences run through the BRNN at once

@@ -114,7 +114,7 @@ def mrf_pairs(align_ckpt, ds, vocab, split: str, beta: float) -> RegionPairs:
     model in `align_ckpt` infers on every sentence of `split`."""
     from vsa_np.alignment.alignment_eval import split_word_region_scores
     from vsa_np.alignment.model import check_data, load_alignment
-    from vsa_np.mrf import viterbi_align_batch
+    from vsa_np.alignment.mrf import viterbi_align_batch
 
     amodel, avocab, ameta = load_alignment(align_ckpt)
     check_data(amodel, ameta, ds, align_ckpt)
