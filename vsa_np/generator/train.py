@@ -191,6 +191,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
         stopped = max_steps > 0 and run.step >= max_steps
         if b == n_batches - 1 or stopped:
             t0 = time.perf_counter()
+            model.training = False                      # as the alignment trainer validates
             val = validate(model)
             val.pop("captions", None)
             val.pop("logprobs", None)
