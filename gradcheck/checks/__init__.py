@@ -5,6 +5,7 @@ MODULES = [
     "gradcheck.checks.layers",
     "gradcheck.checks.alignment",
     "gradcheck.checks.generator",
+    "gradcheck.checks.cnn",
 ]
 
 

@@ -4,7 +4,12 @@ word-region alignments) in the Flickr8K folder layout. See `vsa_np.data.shapes`.
 
 `--family F` writes the same captions with whole-image features of one of the families of
 `vsa_np.data.feature_families` instead (fc7-like, class probabilities, z-scored, ...; no pixels,
-no regions), to check that training works on features like the ones you have."""
+no regions), to check that training works on features like the ones you have.
+
+`--cnn trained` computes the features with a CNN trained first, here, on labelled pictures of its
+own (`vsa_np.data.trained_cnn`; `--cnn-from FILE` reuses one, e.g. another world's cnn.npz);
+`--cnn random` with the fixed random network of `vsa_np.data.shapes_cnn`. Either is saved as
+OUT/cnn.npz, which `vsa-np caption --images` uses to compute features from new pictures."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +20,7 @@ HELP = "generate the synthetic shapes world (images, captions, features, alignme
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from vsa_np.data.feature_families import FAMILIES
-    from vsa_np.data.shapes import DEFAULT_IMAGES
+    from vsa_np.data.shapes import DEFAULT_CNN, DEFAULT_IMAGES
 
     p.add_argument("out", metavar="OUT", help="folder to write (created if absent)")
     p.add_argument("--images", type=int, default=DEFAULT_IMAGES,
@@ -24,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--feature-dim", type=int, default=4096,
                    help="dimension of the CNN's fc7 features (default 4096, as VGG)")
+    p.add_argument("--cnn", choices=("trained", "random"), default=DEFAULT_CNN,
+                   help="the network of the features: a CNN trained on labelled pictures of its "
+                        "own, or a fixed random one (default %(default)s)")
+    p.add_argument("--cnn-from", metavar="FILE",
+                   help="with --cnn trained: reuse this trained network (a cnn.npz, or a world's "
+                        "folder) instead of training one")
     p.add_argument("--family", choices=FAMILIES,
                    help="instead of pixels and the CNN: whole-image features of this family, "
                         "computed from each scene's content (feature_families.py; split 60/15/25)")
@@ -40,9 +51,13 @@ def run(args) -> int:
         what = f"{args.family} features of dimension {summary['feature_dim']}"
     else:
         from vsa_np.data.shapes import make_shapes
+        from vsa_np.errors import DataError
 
+        if args.cnn_from and args.cnn != "trained":
+            raise DataError("--cnn-from goes with --cnn trained")
         summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
-                              progress=not (args.quiet or args.json))
+                              progress=not (args.quiet or args.json), cnn=args.cnn,
+                              cnn_from=args.cnn_from)
         what = (f"{summary['sentences']} sentences, {summary['bytes'] / 2**20:.1f} MiB in "
                 f"{summary['seconds']:.1f} s")
     if args.json:

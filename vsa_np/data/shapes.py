@@ -8,14 +8,18 @@ same loaders, trainers and lessons run on it with no download.
                                       objects: shape, colour, size, box, region)
         vgg_feats.mat                 `feats` (D, N): the whole-image "fc7" (Eq. 13), one column
                                       per image
+        cnn.npz                       the network that computed the features (--cnn trained:
+                                      the CNN trained on pictures of its own, `trained_cnn`;
+                                      random: the fixed random one, `shapes_cnn`)
         regions.npz                   `feats` (N, R, D), `boxes` (N, R, 4), `n_regions` (N,):
                                       region 0 the whole image, then the objects, then
                                       distractors (Sec. 3.1.1); padding rows are 0 with box -1
         alignments.json               per sentence, the region of every token (shapes_grammar)
 
 Pictures and scenes: `shapes_draw`; captions and alignments: `shapes_grammar`; features:
-`shapes_cnn`. Image i is drawn from its own generator seeded by (seed, i), so a world is a pure
-function of (seed, number of images, feature dimension): same seed, same bytes. (The pictures,
+`trained_cnn` (a CNN trained on labelled pictures of its own) or `shapes_cnn` (a fixed random
+one). Image i is drawn from its own generator seeded by (seed, i), so a world is a pure
+function of (seed, number of images, feature dimension, network): same seed, same bytes. (The pictures,
 captions, boxes and alignments are the same everywhere; the float features are the same on one
 machine, but a different BLAS build or thread count may change their last bits.)
 """
@@ -33,12 +37,15 @@ from vsa_np.data.features import write_mat_columns
 from vsa_np.data.shapes_cnn import RandomCNN
 from vsa_np.data.shapes_draw import MAX_OBJECTS, N_DISTRACTORS, render, sample_scene
 from vsa_np.data.shapes_grammar import describe
+from vsa_np.data.trained_cnn import ShapesCNN, train_cnn
 from vsa_np.errors import DataError
 
 DEFAULT_IMAGES = 1200          # 1000 / 100 / 100
 VAL_FRACTION = TEST_FRACTION = 1 / 12
 MAX_REGIONS = 1 + MAX_OBJECTS + N_DISTRACTORS
 CHUNK = 128                    # images rendered and featurised together (bounds memory)
+CNN_FILE = "cnn.npz"           # the network of the features, beside them
+DEFAULT_CNN = "random"         # "trained": the CNN of trained_cnn.py (see make_shapes)
 
 
 def split_sizes(n_images: int) -> dict:
@@ -82,10 +89,59 @@ class _NpyStream:
         self.f.close()
 
 
+def feature_network(out: Path, cnn: str, feature_dim: int, seed: int, progress: bool,
+                    cnn_from=None, log=None, train_options=None):
+    """The network that computes the world's features, saved as out/cnn.npz (so that `caption
+    --images` computes the same features from new pictures): "random", the fixed random network
+    of `shapes_cnn`, or "trained", the CNN of `trained_cnn` (trained here on pictures of its
+    own, or loaded from `cnn_from`). -> (network, summary dict)."""
+    if cnn == "random":
+        net = RandomCNN(feature_dim, seed)
+        np.savez(out / CNN_FILE, meta=np.array(json.dumps(
+            {"kind": "random", "feature_dim": feature_dim, "seed": seed})))
+        return net, {"kind": "random"}
+    if cnn != "trained":
+        raise DataError(f"--cnn {cnn}: expected 'trained' or 'random'")
+    if cnn_from is not None:
+        net = load_network(cnn_from)
+        if net.feature_dim != feature_dim:
+            raise DataError(f"{cnn_from}: a network with {net.feature_dim}-d features, the world "
+                            f"asks for --feature-dim {feature_dim}")
+        summary = {"kind": "trained", "from": str(cnn_from), **net.meta.get("training", {})}
+    else:
+        net, summary = train_cnn(feature_dim, seed, progress=progress, log=log,
+                                 **(train_options or {}))
+        summary = {"kind": "trained", **summary}
+    net.save(out / CNN_FILE, {"kind": "trained", "training": summary})
+    return net, summary
+
+
+def load_network(path):
+    """cnn.npz (a file, or the world's folder) -> the network that made the world's features:
+    a `ShapesCNN` or a `RandomCNN` (rebuilt from its seed)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CNN_FILE
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no CNN file here (make-shapes writes {CNN_FILE})") from None
+    except (ValueError, KeyError, OSError) as e:
+        raise DataError(f"{path}: not a CNN file ({type(e).__name__}: {e})") from None
+    if meta.get("kind") == "random":
+        return RandomCNN(int(meta["feature_dim"]), int(meta["seed"]))
+    return ShapesCNN.load(path)
+
+
 def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim: int = 4096,
-                progress: bool = True) -> dict:
+                progress: bool = True, cnn: str = DEFAULT_CNN, cnn_from=None, log=None,
+                cnn_train=None) -> dict:
     """Generate a shapes world in folder `out` (created; existing world files are replaced).
-    Returns a summary: {"images": {split: n}, "sentences": n, "seconds": s, "bytes": n}."""
+    `cnn`: the network of the features ("trained" or "random", see `feature_network`);
+    `cnn_train`: options of `trained_cnn.train_cnn` (n_scenes, epochs, lr).
+    Returns a summary: {"images": {split: n}, "sentences": n, "seconds": s, "bytes": n,
+    "cnn": {...}}."""
     t0 = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -97,7 +153,9 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
     (out / "images").mkdir(parents=True, exist_ok=True)
     for old in (out / "images").glob("shapes_*.png"):   # a previous, larger world's pictures
         old.unlink()
-    cnn = RandomCNN(feature_dim, seed)
+    cnn, cnn_summary = feature_network(out, cnn, feature_dim, seed, progress, cnn_from, log,
+                                       cnn_train)
+    whole_size = getattr(cnn, "whole_size", cnn.input_size)   # the trained CNN: 128, see there
     whole = np.empty((n_images, feature_dim), dtype=np.float32)
     boxes = np.full((n_images, MAX_REGIONS, 4), -1, dtype=np.float32)
     n_regions = np.zeros(n_images, dtype=np.int64)
@@ -110,6 +168,7 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
             stop = min(n_images, start + CHUNK)
             crops = np.zeros((stop - start, MAX_REGIONS, cnn.input_size, cnn.input_size, 3),
                              dtype=np.uint8)
+            wholes = np.zeros((stop - start, whole_size, whole_size, 3), dtype=np.uint8)
             for i in range(start, stop):
                 scene, captions = scene_and_captions(seed, i)
                 pixels = render(scene)
@@ -118,12 +177,15 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
                 R = len(scene["boxes"])
                 boxes[i, :R], n_regions[i] = scene["boxes"], R
                 crops[i - start, :R] = _crops(pixels, scene["boxes"], cnn.input_size)
+                wholes[i - start] = _crops(pixels, scene["boxes"][:1], whole_size)[0]
                 images.append(_image_record(i, filename, splits[i], scene, captions,
                                             alignments))
                 bar.update(1)
             valid = np.arange(MAX_REGIONS) < n_regions[start:stop, None]       # (n, R)
+            valid[:, 0] = False                              # region 0: the whole picture
             feats = np.zeros((stop - start, MAX_REGIONS, feature_dim), dtype=np.float32)
-            feats[valid] = cnn(crops[valid])
+            feats[valid] = cnn(crops[valid])                 # Eq. 1's CNN(I_b)
+            feats[:, 0] = cnn(wholes)                        # Eq. 13's CNN(I)
             whole[start:stop] = feats[:, 0]
             stream.write(feats)
         stream.close()
@@ -137,7 +199,8 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
     _write_json(out / "alignments.json", alignments)
     files = [p for p in out.rglob("*") if p.is_file()]
     return {"images": sizes, "sentences": len(alignments),
-            "seconds": time.perf_counter() - t0, "bytes": sum(p.stat().st_size for p in files)}
+            "seconds": time.perf_counter() - t0, "bytes": sum(p.stat().st_size for p in files),
+            "cnn": cnn_summary}
 
 
 def _image_record(i: int, filename: str, split: str, scene: dict, captions: list,
