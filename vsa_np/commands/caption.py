@@ -6,11 +6,6 @@ JPEG files in DIR (pictures of the shapes world) with the network that computed 
 features: the `cnn.npz` that make-shapes saved beside the data the generator was trained on, or
 the one given with --cnn; each picture is one whole-image crop, as make-shapes does (Eq. 13).
 
-`vsa-np caption CKPT --images DIR [--cnn FILE]` computes the features from the pixels of the PNG /
-JPEG files in DIR (pictures of the shapes world) with the network that computed the training
-features: the `cnn.npz` that make-shapes saved beside the data the generator was trained on, or
-the one given with --cnn; each picture is one whole-image crop, as make-shapes does (Eq. 13).
-
 FILE is `vgg_feats.mat` with one image per column (the layout of the paper's released examples;
 `.npy`/`.npz` with one image per row also work). `--tasks` names the images, one a line, in
 column order; the HTML page shows each image (looked up beside the tasks file, in its `images/`
@@ -66,40 +61,6 @@ def find_image(name: str, folders) -> Path | None:
         if folder is not None and (Path(folder) / name).is_file():
             return (Path(folder) / name).resolve()
     return None
-
-
-PICTURES = (".png", ".jpg", ".jpeg")
-
-
-def features_from_pixels(args, meta):
-    """(features (N, D), names) of the pictures in args.images, by the world's network."""
-    import numpy as np
-    from PIL import Image
-
-    from vsa_np.data.shapes import load_network
-    from vsa_np.data.trained_cnn import crops_of
-
-    folder = Path(args.images)
-    if not folder.is_dir():
-        raise DataError(f"--images {folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PICTURES)
-    if not files:
-        raise DataError(f"--images {folder}: no PNG or JPEG pictures in it")
-    where = args.cnn or (Path(meta["data"]) if meta.get("data") else None)
-    if where is None:
-        raise DataError("--images: give --cnn FILE (the checkpoint does not say which data, "
-                        "hence which network, it was trained on)")
-    net = load_network(where)
-    feats = np.empty((len(files), net.feature_dim), dtype=np.float32)
-    for k, f in enumerate(files):
-        try:
-            pixels = np.asarray(Image.open(f).convert("RGB"))
-        except OSError as e:
-            raise DataError(f"{f}: not a picture ({e})") from None
-        H, W = pixels.shape[:2]
-        feats[k] = net(crops_of(pixels, [(0, 0, W, H)], net.input_size))[0]   # Eq. 13's CNN(I)
-    args.features = f"{folder} (features by {where})"
-    return feats, [f.name for f in files]
 
 
 PICTURES = (".png", ".jpg", ".jpeg")
