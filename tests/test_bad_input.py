@@ -64,6 +64,11 @@ def _damaged_copies(root, w):
     params["W_hh"] = params["W_hh"].copy()
     params["W_hh"][0, 0] = np.nan
     save_checkpoint(root / "nan", params, meta, buffers=buffers)
+    for run in ("g", "a"):                            # a vocabulary with a count too few
+        params, meta, _ = load_checkpoint(root / run / "best")
+        buffers = split_buffers(params)
+        meta["vocab"]["counts"] = meta["vocab"]["counts"][:-1]
+        save_checkpoint(root / f"{run}_vocab", params, meta, buffers=buffers)
 
     big = _copy(root, w, "big", regions=False)            # features scaled by 1e30
     write_mat_columns(big / "vgg_feats.mat", read_features(w / "vgg_feats.mat") * 1e30)
@@ -182,6 +187,8 @@ BAD = [
     ("tasks not UTF-8", ["caption", "{r}/g", "--features", "{r}/w/vgg_feats.mat", "--tasks",
                          "{r}/bad_tasks.txt"], "bad_tasks.txt"),
     ("split file not UTF-8", ["data-info", "{r}/f8k"], "Flickr_8k.trainImages.txt"),
+    ("vocabulary of a generator", ["eval-gen", "{r}/g_vocab", "{r}/w"], "g_vocab.npz"),
+    ("vocabulary of an alignment model", ["eval-align", "{r}/a_vocab", "{r}/w"], "a_vocab.npz"),
     # a generator checkpoint that is not one: the message names the file once
     ("eval-gen missing ckpt", ["eval-gen", "{t}/nothing.npz", "{r}/w"], "nothing.npz:"),
 ]
