@@ -38,11 +38,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", choices=FAMILIES,
                    help="instead of pixels and the CNN: whole-image features of this family, "
                         "computed from each scene's content (feature_families.py; split 60/15/25)")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUT even when it is not empty (files of the same names are "
+                        "replaced; nothing else is touched)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def check_world_options(images: int, seed: int, feature_dim: int) -> None:
+    """The ranges make-shapes (and the demo) accept, checked before anything is written."""
+    from vsa_np.errors import UserError
+
+    from vsa_np.data.shapes import split_sizes
+
+    split_sizes(images)                        # at least one image per split
+    for name, value, low in (("--seed", seed, 0), ("--feature-dim", feature_dim, 1)):
+        if value < low:
+            raise UserError(f"{name} {value}: must be >= {low}")
+
+
 def run(args) -> int:
+    from vsa_np.paths import output_folder
+
+    check_world_options(args.images, args.seed, args.feature_dim)
+    output_folder(args.out, "OUT", empty=True, force=args.force)
     if args.family:
         from vsa_np.data.feature_families import make_family_world
 
