@@ -435,3 +435,20 @@ def greedy_decode(model, feat, max_len):
 
 
 exercise("06.2", greedy_decode)
+
+# %% [markdown]
+# **Exercise 06.3: one step of beam search.** Write `beam_step(scores, done, logp, K)`: `scores`
+# (k,) the log probabilities of the k kept captions, `done` (k,) which of them have produced END,
+# `logp` (k, V) the next word's log probabilities after each. Return the K best candidates as
+# three arrays (parent, word, score), best first: caption j extended by word w scores
+# scores[j] + logp[j, w]; a finished caption stays as it is (word 0, its score unchanged) and
+# competes with the others. The check (`exercises.beam_decode_with`) runs a whole beam search
+# (K = 3) on a small random model with your step and compares the best caption and its log
+# probability with the library's `beam_search`.
+
+# %%
+def beam_step(scores, done, logp, K):
+    raise NotImplementedError  # your code here
+
+
+exercise("06.3", beam_step)

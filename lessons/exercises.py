@@ -315,6 +315,47 @@ def _check_greedy(fn):
     return [(f"caption of image {i}", list(fn(model, feats[i], 6)), ref[i][0]) for i in range(3)]
 
 
+def beam_decode_with(beam_step, model, feat, K, max_len):
+    """Beam search for ONE image driven by a `beam_step(scores, done, logp, K)` function, with the
+    library's rules: a finished caption stays in the beam with its score unchanged and competes;
+    after max_len words END is forced; the search stops when every kept caption is finished.
+    -> (best caption's words, its log probability)."""
+    table = model.input_table()
+    a = (table[0] + model.image_bias(xp.asarray(np.asarray(feat)[None]))[0])[None]
+    h = xp.zeros((1, model.H), dtype=table.dtype)
+    scores, done, words = np.zeros(1), np.zeros(1, bool), [[]]
+    for t in range(max_len + 1):
+        h, logits = model.step(a, h)
+        z = to_host(logits).astype(np.float64)
+        logp = z - z.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        if t == max_len:
+            logp[:, 1:] = -np.inf                                  # out of room: END
+        parent, word, scores = (np.asarray(x) for x in beam_step(scores, done, logp, K))
+        words = [words[p] + ([] if done[p] or w == 0 else [int(w)]) for p, w in zip(parent, word)]
+        done = done[parent] | (word == 0)
+        h, a = h[xp.asarray(parent)], table[xp.asarray(word)]
+        if done.all():
+            break
+    best = int(np.argmax(scores))
+    return words[best], float(scores[best])
+
+
+@_register("06.3", "beam_step", "one step of beam search")
+def _check_beam_step(fn):
+    from vsa_np.generator.decode import beam_search
+
+    model = _tiny_generator()
+    feats = _rng().standard_normal((3, 6))
+    ref = beam_search(model, _dev(feats), beam=3, max_len=8)
+    out = []
+    for i in range(3):
+        w, lp = beam_decode_with(fn, model, feats[i], 3, 8)
+        out += [(f"image {i}: best caption", w, ref.tokens[i][0]),
+                (f"image {i}: its log p", lp, ref.logprob[i][0])]
+    return out
+
+
 # ---- lesson 07: metrics -----------------------------------------------------------------------
 
 _REFS = [s.split() for s in ("a black dog is running on the grass", "a dog runs across a field",

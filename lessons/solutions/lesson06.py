@@ -33,3 +33,17 @@ def greedy_decode(model, feat, max_len):
         words.append(w)
         a = table[w]
     return words
+
+
+def beam_step(scores, done, logp, K):
+    """scores (k,) the kept captions' log probabilities, done (k,) which have produced END, logp
+    (k, V) the next word's log probabilities after each -> the K best (parent, word, score),
+    best first: an unfinished caption j extended by word w scores scores[j] + logp[j, w]; a
+    finished one stays as it is (word END, score unchanged) and competes with the others."""
+    cand = scores[:, None] + logp
+    cand[done] = -np.inf
+    cand[done, 0] = scores[done]
+    order = np.argsort(-cand, axis=None, kind="stable")
+    order = order[np.isfinite(cand.ravel()[order])][:K]
+    parent, word = np.unravel_index(order, cand.shape)
+    return parent, word, cand[parent, word]
