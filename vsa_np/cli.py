@@ -17,6 +17,7 @@ import argparse
 import importlib
 import sys
 
+from vsa_np import __version__
 from vsa_np.errors import BackendError, TrainingError, UserError
 
 # (subcommand, module): add a line here when a new subcommand is written.
@@ -36,8 +37,6 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vsa_np import __version__
-
     parser = argparse.ArgumentParser(
         prog="vsa-np",
         description="Deep Visual-Semantic Alignments (Karpathy & Fei-Fei, CVPR 2015) "

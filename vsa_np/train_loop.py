@@ -42,6 +42,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -372,7 +373,6 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     afterwards), keep the one whose best validation value (the trainer's `best` of its summary)
     is best, and print the table. A trial that diverges or collapses scores worst.
     -> (chosen lr, table [{"lr", "value", "stopped"}])."""
-    import shutil
 
     table = []
     trials = Path(out) / "lr-trials"

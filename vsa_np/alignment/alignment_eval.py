@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import numpy
 
+from vsa_np.alignment.evaluate import embed_split
+from vsa_np.alignment.mrf import viterbi_align_batch
 from vsa_np.backend import to_host, xp
+from vsa_np.data import encode_split
 from vsa_np.errors import DataError
 
 BETAS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0)   # the grid searched on val
@@ -29,8 +32,6 @@ def split_word_region_scores(model, ds, vocab, split: str):
     """-> (scores (L, T, R) float64 with -inf at padded regions, word_mask (L, T), region_mask
     (L, R), positions (L, T) token positions of the kept words (-1 on padding), sentids (L,),
     images (L,) indices into ds.images), for every sentence of `split` (region features)."""
-    from vsa_np.alignment.evaluate import embed_split
-    from vsa_np.data import encode_split
     v, rmask, s, seg, sent_to_image, sentids = embed_split(model, ds, vocab, split, True)
     enc = encode_split(ds, vocab, split)
     L, R = len(sentids), v.shape[1]
@@ -80,7 +81,6 @@ def alignment_accuracy(assignment, gold) -> tuple[float, int]:
 def evaluate_alignment(model, ds, vocab, alignments: dict, split: str, betas=BETAS,
                        where: str = "alignments.json") -> dict:
     """{"n_words": object words, "accuracy": {beta: %}} for every beta (0 = naive arg-max)."""
-    from vsa_np.alignment.mrf import viterbi_align_batch
     scores, wmask, rmask, positions, sentids, _ = split_word_region_scores(model, ds, vocab, split)
     gold = gold_sets(alignments, sentids, positions, where)
     acc, n = {}, 0

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy
 
-from vsa_np.backend import to_host, xp
 from vsa_np.alignment.retrieval import retrieval_metrics, rsum
+from vsa_np.backend import to_host, xp
+from vsa_np.data import encode_split, region_arrays
 
 IMAGE_BLOCK = 100      # images whose region features are embedded at once
 SENTENCE_BLOCK = 1000  # sentences run through the BRNN at once
@@ -25,7 +26,6 @@ SENTENCE_BLOCK = 1000  # sentences run through the BRNN at once
 def embed_split(model, ds, vocab, split: str, regions: bool):
     """-> (v (N, R, M), region_mask (N, R), s (W, M), seg (W,), sent_to_image (L,), sentids (L,))
     for the N images and L sentences of `split` (images in `ds.split_indices` order)."""
-    from vsa_np.data import encode_split, region_arrays
     images = ds.split_indices(split)
     enc = encode_split(ds, vocab, split)
     position = numpy.full(len(ds.images), -1, dtype=numpy.int64)

@@ -29,6 +29,8 @@ def plot_alignment(out, tokens, scores, assignment, boxes=None, image=None, titl
     boxes: (R, 4) pixel x0, y0, x1, y1 or None; image: (H, W, 3) uint8 array or None;
     hide_below: words scoring below this on their region are greyed (default: 0).
     """
+    # imported here, not at the top: choosing the Agg backend is a process-wide side effect,
+    # which must not happen when a lesson or a notebook merely imports this module
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.patches as patches

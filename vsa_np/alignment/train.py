@@ -21,9 +21,12 @@ from typing import Literal
 import numpy
 
 from vsa_np.alignment.baseline import baseline_report
+from vsa_np.alignment.evaluate import chance_rsum, evaluate_retrieval
 from vsa_np.alignment.model import AlignmentModel, scale_initial_scores
+from vsa_np.alignment.word_vectors import load_word_vectors
 from vsa_np.backend import rng as make_rng, xp
 from vsa_np.config import check_common, require
+from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
@@ -121,7 +124,6 @@ def train_step(model, opt, batch, cfg: AlignConfig, seed: int, record=None):
 
 def _epoch_batches(ds, vocab, cfg, epoch):
     """(number of batches, generator of batches) of one epoch; a function of (seed, epoch)."""
-    from vsa_np.data import encode_split, ranking_batches, ranking_order
     enc = encode_split(ds, vocab, "train")
     usable = numpy.flatnonzero(enc.lengths > 0)
     n = len(ranking_order(enc.img_idx[usable], cfg.batch_size, numpy.random.default_rng(
@@ -134,10 +136,6 @@ def train_alignment(data, out, cfg: AlignConfig, resume: bool = False, quiet=Non
                     log=print) -> dict:
     """Train on `data` (a dataset folder) into the run folder `out`; returns a summary dict
     (steps, seconds, best validation metrics)."""
-    from vsa_np.alignment.evaluate import chance_rsum, evaluate_retrieval
-    from vsa_np.alignment.word_vectors import load_word_vectors
-    from vsa_np.data import Vocab, load_dataset
-
     ds = load_dataset(data, regions=True if cfg.regions else False)
     ds.require_features()
     _, train_tokens, _ = ds.sentences_of("train")

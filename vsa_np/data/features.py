@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
 from vsa_np.errors import DataError
 
@@ -97,8 +98,6 @@ def read_named_features(folder: str | Path, list_name: str = "tasks.txt",
 def _read_mat_columns(path: Path) -> np.ndarray:
     """`feats` (D, N) from a MATLAB file -> (N, D). MATLAB stores columns contiguously, so the
     transpose of what scipy returns is C-contiguous: no copy."""
-    import scipy.io
-
     try:
         m = scipy.io.loadmat(str(path), variable_names=["feats"])
     except NotImplementedError:
@@ -218,8 +217,6 @@ MAT_HEADER = b"MATLAB 5.0 MAT-file, written by vsa-np"
 
 def write_mat_columns(path: str | Path, feats: np.ndarray) -> None:
     """(N, D) float32 -> MATLAB v5 `feats` (D, N), one image per column, fixed header."""
-    import scipy.io
-
     buf = io.BytesIO()
     scipy.io.savemat(buf, {"feats": np.ascontiguousarray(feats, np.float32).T})
     data = bytearray(buf.getvalue())

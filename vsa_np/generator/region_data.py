@@ -23,7 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vsa_np.alignment.alignment_eval import split_word_region_scores
+from vsa_np.alignment.model import check_data, load_alignment
+from vsa_np.alignment.mrf import viterbi_align_batch
+from vsa_np.data import EncodedSplit
+from vsa_np.data.shapes import load_alignments
 from vsa_np.errors import DataError
+from vsa_np.generator.evaluate import caption_features, nearest_neighbours, perplexity, score
 
 TRUTH = "truth"   # --from-alignments truth: the shapes world's alignments.json (an oracle)
 
@@ -58,8 +64,6 @@ class RegionPairs:
 
 def make_pairs(ds, vocab, images, regions, snippets) -> RegionPairs:
     """Pairs from parallel lists: image index, region index, snippet token list."""
-    from vsa_np.data import EncodedSplit
-
     if not snippets:
         raise DataError(f"{ds.root}: no (region, snippet) pairs (no aligned words)")
     if ds.region_feats is None:
@@ -112,10 +116,6 @@ def ground_truth_pairs(ds, vocab, split: str, alignments: dict) -> RegionPairs:
 def mrf_pairs(align_ckpt, ds, vocab, split: str, beta: float) -> RegionPairs:
     """Sec. 4.3: the snippets of the MRF alignments (Eq. 10-12, bonus beta) that the alignment
     model in `align_ckpt` infers on every sentence of `split`."""
-    from vsa_np.alignment.alignment_eval import split_word_region_scores
-    from vsa_np.alignment.model import check_data, load_alignment
-    from vsa_np.alignment.mrf import viterbi_align_batch
-
     amodel, avocab, ameta = load_alignment(align_ckpt)
     check_data(amodel, ameta, ds, align_ckpt)
     scores, wmask, rmask, positions, sentids, images = split_word_region_scores(
@@ -137,11 +137,7 @@ def region_training_data(ds, vocab, cfg):
     pairs of the train split (or, with the value "truth", the ground-truth pairs); validation:
     perplexity of the val split's pairs, and the metrics of the captions of its regions against
     their snippets."""
-    from vsa_np.generator.evaluate import perplexity
-
     if cfg.from_alignments == TRUTH:           # the oracle: the world's own alignments
-        from vsa_np.data.shapes import load_alignments
-
         alignments = load_alignments(ds.root, ds)
         train, val = (ground_truth_pairs(ds, vocab, split, alignments)
                       for split in ("train", "val"))
@@ -165,8 +161,6 @@ def caption_regions(models: dict, ds, refs: dict, beam: int, max_len: int, meteo
                     max_regions: int = 0) -> dict:
     """Score each model's captions of the regions in `refs` ({(image, region): [token lists]})
     -> {name: {metrics..., "captions": {"image:region": caption}}}."""
-    from vsa_np.generator.evaluate import caption_features, score
-
     keys = list(refs)[:max_regions] if max_regions > 0 else list(refs)
     img = np.array([k[0] for k in keys], dtype=np.int64)
     reg = np.array([k[1] for k in keys], dtype=np.int64)
@@ -191,9 +185,6 @@ def evaluate_regions(models: dict, ds, split: str = "test", beam: int = 7, max_l
     features). That baseline copies a TRUE phrase of a training region (from the world's grammar),
     which the region model (trained on MRF snippets) never sees: an oracle-data baseline, stronger
     than the paper's, whose nearest neighbour could only copy what its data held."""
-    from vsa_np.data.shapes import load_alignments
-    from vsa_np.generator.evaluate import nearest_neighbours, score
-
     if ds.region_feats is None:
         raise DataError(f"{ds.root}: region features (regions.npz) are needed for --regions")
     alignments = load_alignments(ds.root, ds)

@@ -22,13 +22,17 @@ from typing import Literal, Optional
 import numpy as np
 
 from vsa_np.backend import rng as make_rng
+from vsa_np.checkpoint import load_meta
 from vsa_np.config import check_common, require
+from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
 from vsa_np.errors import DataError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.generator.evaluate import (diversity_warning, nearest_neighbour_report, perplexity,
-                                       unigram_perplexity)
+from vsa_np.generator.evaluate import (diversity_warning, evaluate_split,
+                                       nearest_neighbour_report, perplexity, unigram_perplexity)
 from vsa_np.generator.model import CaptionModel
+from vsa_np.generator.region_data import region_training_data
 from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
+from vsa_np.train_loop import RunDir, epoch_order, resume_point, search_lr, step_seed
 
 BEST_KEYS = ("CIDEr-D", "BLEU-4", "perplexity")
 
@@ -97,20 +101,13 @@ class GenConfig:
 
 
 def build_vocab(ds, threshold: int):
-    from vsa_np.data import Vocab
-
     return Vocab.build(ds.sentences_of("train")[1], threshold).require_words()
 
 
 def training_data(ds, vocab, cfg: GenConfig):
     """(train pairs, validation function) for the config: full images, or region snippets."""
-    from vsa_np.data import encode_split
-    from vsa_np.generator.evaluate import evaluate_split
-
     max_words = cfg.max_words or None
     if cfg.from_alignments:
-        from vsa_np.generator.region_data import region_training_data
-
         return region_training_data(ds, vocab, cfg)
     train = (ds, encode_split(ds, vocab, "train", max_words))
 
@@ -140,10 +137,6 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     """Train (or resume) in the run folder `out`; returns a summary dict (best validation value,
     steps, seconds, the last validation metrics). max_steps > 0 stops early (benchmarks, tests).
     `log` prints the warnings (default: stderr)."""
-    from vsa_np.checkpoint import load_meta
-    from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
-    from vsa_np.train_loop import RunDir, epoch_order, resume_point, search_lr, step_seed
-
     log = log or (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(data)
     ds.require_features()
