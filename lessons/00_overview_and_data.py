@@ -32,6 +32,7 @@ from collections import Counter
 import numpy as np
 from _common import figure_dir, lesson_world, plt, save, shared_data
 from exercises import exercise
+from PIL import Image
 
 from vsa_np.data import Vocab, caption_batches, load_dataset, load_alignments, ranking_batches
 from vsa_np.data.features import read_named_features
@@ -137,8 +138,6 @@ shape_vocab = Vocab.build(shape_tokens)
 print(f"vocabulary {shape_vocab}: {' '.join(shape_vocab.words)}")
 
 # %%
-from PIL import Image  # noqa: E402
-
 palette = plt.get_cmap("tab10")
 fig, axes = plt.subplots(2, 3, figsize=(13, 9))
 for ax, i in zip(axes.ravel(), ds.split_indices("train")[:6]):

@@ -19,16 +19,28 @@
 # the way Table 1 does.
 
 # %%
+import tempfile
+from pathlib import Path
+
 import numpy as np
-from _common import QUICK, figure_dir, lesson_world, plt, save
+from _common import QUICK, alignment_config, figure_dir, lesson_world, plt, save
 from exercises import exercise
 
 from gradcheck import run_checks
 from vsa_np.alignment import AlignmentModel
+from vsa_np.alignment.brnn import brnn_forward
 from vsa_np.alignment.evaluate import split_scores
+from vsa_np.alignment.model import scale_initial_scores
+from vsa_np.alignment.packing import pack
+from vsa_np.alignment.train import AlignConfig, build_model, fit_norm, train_step
+from vsa_np.backend import to_host, xp
 from vsa_np.data import Vocab, load_dataset, ranking_batches
+from vsa_np.data.feature_families import make_family_world
+from vsa_np.feature_norm import fit_on_split
+from vsa_np.layers import rnn_backward, rnn_forward
 from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
 from vsa_np.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
+from vsa_np.train_loop import step_seed
 
 FIG = figure_dir("04_retrieval")
 
@@ -270,13 +282,6 @@ save(fig, FIG, "alignment_training")
 # (`vsa_np/data/feature_families.py`, `vsa-np make-shapes DIR --family NAME`):
 
 # %%
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from vsa_np.alignment.model import scale_initial_scores  # noqa: E402
-from vsa_np.alignment.train import AlignConfig, build_model, fit_norm  # noqa: E402
-from vsa_np.data.feature_families import make_family_world  # noqa: E402
-
 B = 50
 tmp = Path(tempfile.mkdtemp(prefix="lesson04-"))
 print(f"first loss per pair (2(B-1) = {2 * (B - 1)}): raw features and He scales, normalised "
@@ -332,9 +337,6 @@ for family in ("fc7", "probs", "fc7_large"):
 # The check below computes v both ways.
 
 # %%
-from vsa_np.backend import to_host, xp  # noqa: E402
-from vsa_np.feature_norm import fit_on_split  # noqa: E402
-
 norm = fit_on_split(ds.region_feats, ds.split_indices("train"), ds.n_regions, whiten=64,
                     sq_norm=1.0)
 mu = norm.mean
@@ -381,14 +383,6 @@ save(fig, FIG, "feature_spectrum")
 # on a fixed batch: a unit that is 0 for every word of the batch is "dead" there.
 
 # %%
-from _common import alignment_config  # noqa: E402
-
-from vsa_np.alignment.brnn import brnn_forward  # noqa: E402
-from vsa_np.alignment.packing import pack  # noqa: E402
-from vsa_np.alignment.train import train_step  # noqa: E402
-from vsa_np.layers import rnn_backward, rnn_forward  # noqa: E402
-from vsa_np.train_loop import step_seed  # noqa: E402
-
 dcfg = alignment_config()
 dvocab = Vocab.build(ds.sentences_of("train")[1], threshold=dcfg.word_threshold)
 dmodel = build_model(dcfg, len(dvocab), ds.feature_dim, norm=fit_norm(ds, dcfg))

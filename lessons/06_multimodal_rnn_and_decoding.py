@@ -40,6 +40,7 @@ from vsa_np.generator.evaluate import caption_diversity, references, training_se
 from vsa_np.generator.load import load_generator
 from vsa_np.generator.model import CaptionModel
 from vsa_np.metrics import score_all
+from vsa_np.optim import RMSProp
 
 FIG = figure_dir("06_multimodal_rnn_and_decoding")
 world = lesson_world()
@@ -101,8 +102,6 @@ for counts, what in ((None, "b_o = 0 (uniform)"), (vocab.counts, "b_o = log word
 # back word for word.
 
 # %%
-from vsa_np.optim import RMSProp  # noqa: E402
-
 first_of_image = np.flatnonzero(np.r_[True, enc.img_idx[1:] != enc.img_idx[:-1]])
 ten = caption_batch(ds, enc, first_of_image[:10])     # ten images, one sentence each
 small = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
