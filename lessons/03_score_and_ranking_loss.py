@@ -243,9 +243,11 @@ assert overfit[-1] < 0.05 * overfit[0]
 # %% [markdown]
 # With B = 25, the clip at 5 touches under 1% of the mean's gradient entries on the rescaled fresh
 # model and none on the trained one, while the sum's gradient would be clipped in about half of
-# its entries at the start and several percent at the end: the paper's "important" clipping acts
+# its entries at the start and a few percent at the end: the paper's "important" clipping acts
 # on a summed loss, and on the library's per-pair loss it is mostly idle (its real job here is to
-# catch the rare huge step). The overfit loss ends at (near) zero.
+# catch the rare huge step). At the He scales, before the rescaling, even the mean's gradient is
+# clipped in about one entry in six: the first scores are too large (lesson 04). The overfit loss
+# ends at (near) zero.
 
 # %% [markdown]
 # The score matrix of held-out pairs has a bright diagonal: each image scores highest with its own

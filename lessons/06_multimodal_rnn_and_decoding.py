@@ -91,7 +91,7 @@ for counts, what in ((None, "b_o = 0 (uniform)"), (vocab.counts, "b_o = log word
 # **Perplexity at initialisation: about V.** At the start the scores W_oh h_t + b_o are small and
 # nearly equal (small random W_oh, b_o = 0), so y_t is close to uniform: every target gets
 # probability about 1/V, -log p about log V per word, and the perplexity exp(mean -log p) about V
-# (41.30 above for V = 41). Much more than V means a bug or a bad scale (the scores are far from
+# (about 41 above, for V = 41). Much more than V means a bug or a bad scale (the scores are far from
 # equal and confidently wrong). Starting b_o at the log word frequencies (neuraltalk's trick, and
 # the trainer's) makes the first predictions the unigram model, whose perplexity is the lower
 # number above; the trainer prints the two side by side.
