@@ -130,3 +130,18 @@ def test_caption_from_pixels_matches_caption_from_features(tiny_world, tiny_run,
     assert "--images" in capsys.readouterr().err
     assert main(["caption", run, "--images", str(tmp_path / "f.npy")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_probe_of_a_world_and_the_report_section(tiny_world):
+    from vsa_np.data.trained_cnn import probe_summary, probe_world
+    from vsa_np.demo.report import _features_section
+
+    p = probe_world(load_dataset(tiny_world, regions=True))
+    assert len(p["whole"]) == 24 and set(p["regions"]) == {"shape", "colour", "size"}
+    s = probe_summary(p)
+    assert 0 <= s["shape"]["min"] <= s["shape"]["mean"] <= 1
+    text = "\n".join(_features_section({"features": {"cnn": {"kind": "random"}, "probe": s}}))
+    assert "a fixed random CNN" in text and "| region: its object's shape |" in text
+    trained = {"kind": "trained", "pictures": 600, "epochs": 6, "seconds": 50.0}
+    text = "\n".join(_features_section({"features": {"cnn": trained, "probe": s}}))
+    assert "trained from scratch" in text and "600 pictures" in text

@@ -13,6 +13,11 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a smaller world and fewer epochs (about 2 minutes on 2 cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the models")
+    p.add_argument("--cnn", choices=("trained", "random"),
+                   help="the network of the image features (make-shapes --cnn; default: the "
+                        "demo's, see DemoConfig)")
+    p.add_argument("--cnn-from", metavar="FILE",
+                   help="with --cnn trained: reuse this network (a cnn.npz) instead of training")
     p.add_argument("--force", action="store_true",
                    help="reuse a non-empty --out: the files of a previous demo there are "
                         "removed first (nothing else is touched)")
@@ -23,8 +28,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from vsa_np.demo import run_demo
 
+    cnn = {k: v for k, v in (("cnn", args.cnn), ("cnn_from", args.cnn_from)) if v}
     res = run_demo(args.out, quick=args.quick, quiet=True if args.quiet else None,
-                   seed=args.seed, force=args.force)
+                   seed=args.seed, force=args.force, **cnn)
     if args.json:
         print(json.dumps(res, indent=1, default=float))
     return 0

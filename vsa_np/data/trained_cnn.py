@@ -209,9 +209,9 @@ class ShapesCNN:
 
 def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SCENES,
               epochs: int = DEFAULT_EPOCHS, lr: float = 2e-3, progress: bool = True,
-              log=None) -> tuple[ShapesCNN, dict]:
+              log=None, channels=CHANNELS) -> tuple[ShapesCNN, dict]:
     """Draw the training pictures and train the network on them (RMSprop, elementwise clipping
-    at 5 as both of the paper's models). A tenth of the pictures (at least one) is held out.
+    at 5 as both of the paper's models, the learning rate decayed linearly to a tenth). A tenth of the pictures (at least one) is held out.
     Returns (network, summary: the loss per epoch and the label accuracy on the held-out
     whole pictures and crops)."""
     from tqdm import tqdm
@@ -223,7 +223,7 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
     Wt, Ywt, Ct, Yct = training_set(seed, 0, n_scenes - n_held, bar.update)
     Wh, Ywh, Ch, Ych = training_set(seed, n_scenes - n_held, n_scenes, bar.update)
     bar.close()
-    net = ShapesCNN(feature_dim, seed)
+    net = ShapesCNN(feature_dim, seed, channels=channels)
     opt = RMSProp(lr, decay=0.99)
     order = np.random.default_rng([seed, TRAIN_STREAM, 0xBA7C])
     # a batch of 16 whole pictures costs what a batch of 64 crops does (4x the pixels each)
@@ -231,7 +231,7 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
             + [("crop", s) for s in range(0, len(Ct), BATCH)])
     bar = tqdm(total=epochs * len(plan), desc="cnn training", unit="step",
                disable=not progress, leave=False)
-    curve = []
+    curve, step, total_steps = [], 0, epochs * len(plan)
     for epoch in range(epochs):
         perm_w, perm_c = order.permutation(len(Wt)), order.permutation(len(Ct))
         total, seen = 0.0, 0
@@ -240,7 +240,9 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
             X, Y, idx = ((Wt, Ywt, perm_w[s:s + BATCH // 4]) if kind == "whole"
                          else (Ct, Yct, perm_c[s:s + BATCH]))
             loss, grads = net.loss((X[idx], Y[idx]))
+            opt.lr = lr * (1 - 0.9 * step / total_steps)   # linear decay to a tenth
             opt.step(net.params, clip_elementwise(grads, 5.0))
+            step += 1
             total, seen = total + to_float(loss) * len(idx), seen + len(idx)
             bar.update(1)
         curve.append(total / seen)
@@ -302,4 +304,17 @@ def probe_world(ds) -> dict:
             A = np.linalg.solve(K + 1e-2 * np.trace(K) / len(K) * np.eye(len(K)), ys["train"])
             pred = (Xs["test"] - mu) @ (Xc.T @ A)
             out["regions"][kind] = round(float((pred.argmax(1) == ys["test"].argmax(1)).mean()), 4)
+    return out
+
+
+def probe_summary(probe: dict) -> dict:
+    """The figures of `probe_world` a report shows: the worst and mean accuracy of the
+    whole-image probe on shapes and on (colour, shape) objects (with the mean majority-class
+    rate beside it), and the region probe."""
+    out = {}
+    for kind in ("shape", "object"):
+        acc = [v for k, v in probe["whole"].items() if k.startswith(kind + ":")]
+        maj = [v for k, v in probe["whole_majority"].items() if k.startswith(kind + ":")]
+        out[kind] = {"min": min(acc), "mean": float(np.mean(acc)), "majority": float(np.mean(maj))}
+    out["regions"] = probe["regions"]
     return out

@@ -32,6 +32,8 @@ from vsa_np.paths import output_folder
 class DemoConfig:
     images: int = 1200          # shapes world size (train/val/test in proportion)
     feature_dim: int = 4096     # the "fc7" width of the shapes world's CNN
+    cnn: str = "random"         # the network of the features: "trained" or "random" (make-shapes)
+    cnn_from: str = ""          # with cnn "trained": reuse this network instead of training one
     align_epochs: int = 15
     align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
@@ -147,6 +149,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     from vsa_np.alignment.train import AlignConfig, train_alignment
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments, make_shapes
+    from vsa_np.data.trained_cnn import probe_summary, probe_world
     from vsa_np.demo.report import write_report
     from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
     from vsa_np.generator.html import write_caption_page
@@ -167,9 +170,12 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
         return time.perf_counter()
 
     t = step("1/5 make the shapes world")
-    make_shapes(data, n_images=cfg.images, seed=cfg.seed, feature_dim=cfg.feature_dim,
-                progress=not quiet)
+    world = make_shapes(data, n_images=cfg.images, seed=cfg.seed, feature_dim=cfg.feature_dim,
+                        progress=not quiet, cnn=cfg.cnn, cnn_from=cfg.cnn_from or None, log=log)
     ds = load_dataset(data, regions=True)
+    features = {"cnn": {k: v for k, v in world["cnn"].items() if k != "held_out_accuracy"},
+                "probe": probe_summary(probe_world(ds))}
+    log(f"   linear probe of the features: {json.dumps(features['probe'])}")
     seconds["data"] = time.perf_counter() - t
 
     t = step("2/5 train the alignment model (Sec. 3.1)")
@@ -234,6 +240,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     res = {"config": asdict(cfg), "quick": quick, "data": str(data),
            "data_info": f"{len(ds.images)} images, "
                         f"{sum(len(i['sentences']) for i in ds.images)} sentences",
+           "features": features,
            "retrieval": retrieval, "alignment": alignment, "alignment_figures": figures,
            "generation": {k: {m: v for m, v in d.items() if m not in drop}
                           for k, d in gen.items()},

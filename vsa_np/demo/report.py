@@ -104,13 +104,44 @@ OBJECTS_NOTE = (
     "naming fewer true objects. Right and wrong objects are marked on the captions page.")
 
 
+def _features_section(res: dict) -> list:
+    """What a linear read-out of the world's features finds (ridge regression, fitted on the
+    training images, scored on the test images): the whole-image feature the generator gets
+    (Eq. 13) and the region features the alignment model gets (Eq. 1)."""
+    f = res.get("features")
+    if not f:
+        return []
+    cnn, p = f["cnn"], f["probe"]
+    if cnn.get("kind") == "trained":
+        what = ("a CNN trained from scratch on labelled pictures of the world's own (shape, "
+                "colour and size of object crops; which objects a whole picture contains; never "
+                f"a caption), {cnn.get('pictures', '?')} pictures, {cnn.get('epochs', '?')} "
+                f"epochs, {cnn.get('seconds', '?')} s" if "from" not in cnn
+                else f"a trained CNN reused from `{cnn['from']}`")
+    else:
+        what = "a fixed random CNN (never trained)"
+    pct = lambda v: f"{100 * v:.0f}%"  # noqa: E731
+    rows = [["whole image: is this shape in it? (4 labels)", pct(p["shape"]["mean"]),
+             pct(p["shape"]["min"]), pct(p["shape"]["majority"])],
+            ["whole image: is this (colour, shape) object in it? (20 labels)",
+             pct(p["object"]["mean"]), pct(p["object"]["min"]), pct(p["object"]["majority"])]]
+    rows += [[f"region: its object's {k}", pct(v), "", ""] for k, v in p["regions"].items()]
+    return ["## The image features (Sec. 3.1.1)", "",
+            f"The features of every region and of every whole image come from {what}. A "
+            "linear probe (ridge regression on the centred features, fitted on the training "
+            "images, scored on the test images) measures what they say about the pictures; the "
+            "paper starts from a trained CNN because a caption can only be as true as this.", "",
+            _table(["probe", "accuracy (mean)", "worst label", "majority-class rate"], rows), ""]
+
+
 def to_markdown(res: dict) -> str:
     out = ["# vsa-np demo report", "",
            f"Data: the shapes world (`{res['data']}`), {res['data_info']}. The paper's figures "
            "are for Flickr8K: **different data**, shown for scale, not for comparison.", "",
            f"Total time: {res['seconds']['total']:.0f} s "
            f"({', '.join(f'{k} {v:.0f} s' for k, v in res['seconds'].items() if k != 'total')}).",
-           "", "## Image-sentence retrieval (Sec. 3.1, test split)", "",
+           ""] + _features_section(res) + [
+           "## Image-sentence retrieval (Sec. 3.1, test split)", "",
            "Recall@K in %, med r = median rank (1-based).", "",
            _table(["model", "ann. R@1", "R@5", "R@10", "med r", "search R@1", "R@5", "R@10",
                    "med r"], _retrieval_rows(res)), "",
