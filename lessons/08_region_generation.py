@@ -155,12 +155,13 @@ save(fig, FIG, "table3")
 
 # %% [markdown]
 # BLEU-4 is (near) 0 for every model: the shapes world's object phrases are mostly three words
-# ("large red triangle"), so there are few 4-grams to match. The region RNN seldom writes a reference
-# word for word: its MRF snippets carry the article ("a large blue square") that the references
-# leave out, which costs it precision on most captions. The full-frame model was trained on whole images and writes whole-image sentences ("two shapes,
-# a small red circle and ..."), far longer than a region's phrase, so BLEU's precisions suffer,
-# as the paper notes ("its sentences are also longer than the region model sentences, which likely
-# negatively impacts the BLEU score").
+# ("large red triangle"), so there are few 4-grams to match. The region RNN seldom writes a
+# reference word for word: its MRF snippets carry the article ("a large blue square") that the
+# references leave out, which costs it precision on most captions. The full-frame model was
+# trained on whole images and writes whole-image sentences ("two shapes, a small red circle and
+# ..."), far longer than a region's phrase, so BLEU's precisions suffer, as the paper notes ("its
+# sentences are also longer than the region model sentences, which likely negatively impacts the
+# BLEU score").
 #
 # ## Figure 7: regions and their descriptions
 
