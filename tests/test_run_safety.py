@@ -89,3 +89,13 @@ def test_resume_takes_the_newest_complete_checkpoint(tiny_world, tmp_path):
     assert resume_point(out) == out / "last"
     (out / "last.npz").write_bytes(b"not a zip file")       # damaged: best is the newest left
     assert resume_point(out) == out / "best"
+
+
+def test_lr_auto_refuses_a_finished_run_before_its_trials(tiny_world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train-align", str(tiny_world), "--out", str(out), *SMALL]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["train-align", str(tiny_world), "--out", str(out), "--lr", "auto",
+                 *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before      # no lr-trials folder

@@ -119,6 +119,16 @@ def resume_config(out, config_cls):
     return config_from_dict(config_cls, load_meta(path).get("config", {}), source=f"{path}.npz")
 
 
+def _refuse_a_finished_run(out: Path, lock) -> None:
+    """UserError (releasing `lock`) when `out` already holds checkpoints: a new run would
+    overwrite them."""
+    held = [n + ".npz" for n in ("last", "best") if (out / f"{n}.npz").exists()]
+    if held:
+        lock.release()
+        raise UserError(f"{out} already holds a run ({', '.join(held)}): pass --resume to "
+                        f"continue it, or choose another --out")
+
+
 class _FolderLock:
     """An exclusive lock on a run folder for the life of a run (`out/.lock`, flock): a second
     run on the same folder, in another process, is refused instead of mixing its checkpoints
@@ -207,13 +217,7 @@ class RunDir:
         if resume:
             self._resume()
         else:
-            held = [p.name for p in (self.last_path, self.best_path)
-                    if p.with_suffix(".npz").exists()]
-            if held:
-                self._lock.release()
-                raise UserError(f"{self.out} already holds a run ("
-                                f"{', '.join(n + '.npz' for n in held)}): pass --resume to "
-                                f"continue it, or choose another --out")
+            _refuse_a_finished_run(self.out, self._lock)
         for stray in (*self.out.glob(".ckpt-*.tmp"), *self.out.glob(".log-*.json.tmp")):
             stray.unlink(missing_ok=True)            # saves a killed run never finished
 
@@ -374,8 +378,12 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     is best, and print the table. A trial that diverges or collapses scores worst.
     -> (chosen lr, table [{"lr", "value", "stopped"}])."""
 
+    out = output_folder(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _FolderLock(out)            # held through the trials; the run's RunDir takes it over
+    _refuse_a_finished_run(out, lock)  # before minutes of trials, not after
     table = []
-    trials = Path(out) / "lr-trials"
+    trials = out / "lr-trials"
     for lr in cfg.lr_grid:
         trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
         folder = trials / f"lr={lr:g}"
@@ -389,6 +397,7 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     shutil.rmtree(trials, ignore_errors=True)
     scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
+        lock.release()
         raise TrainingError("every learning rate of the grid diverged or collapsed in its "
                             "trial: " + "; ".join(f"{r['lr']:g}: {r['stopped']}" for r in table))
     pick = (max if higher_is_better else min)(scored, key=lambda r: r["value"])
