@@ -400,3 +400,27 @@ def _check_nn(fn):
     g = _rng()
     query, base = g.standard_normal((6, 5)), g.standard_normal((20, 5))
     return [("nearest training row", fn(query, base), nearest_neighbours(query, base))]
+
+
+# ---- lesson 09: the image side ----------------------------------------------------------------
+
+@_register("09.1", "conv_loops", "a convolution (stride, zero padding) with loops")
+def _check_conv(fn):
+    from vsa_np.layers import conv_forward
+
+    g = _rng()
+    x, w, b = g.standard_normal((2, 6, 7, 3)), g.standard_normal((3, 3, 3, 4)), g.standard_normal(4)
+    return [(f"out, stride {s}, pad {p}", fn(x, w, b, s, p),
+             to_host(conv_forward(_dev(x), _dev(w), _dev(b), s, p)[0]))
+            for s, p in ((1, 1), (2, 0))]
+
+
+@_register("09.2", "maxpool_backward", "max pooling backward: each window's gradient on its max")
+def _check_maxpool(fn):
+    from vsa_np.layers import maxpool_backward, maxpool_forward
+
+    g = _rng()
+    x = g.standard_normal((2, 5, 6, 3))                  # 5 rows: the last one is not covered
+    out, cache = maxpool_forward(_dev(x), 2)
+    dout = g.standard_normal(out.shape)
+    return [("dx", fn(dout, x, 2), to_host(maxpool_backward(_dev(dout), cache)))]

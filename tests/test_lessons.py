@@ -37,6 +37,7 @@ FIGURES = {
     "06_multimodal_rnn_and_decoding": ["training", "beam_size", "beam_tree", "captions"],
     "07_metrics": ["metric_bars"],
     "08_region_generation": ["mrf_training_pairs", "table3", "region_captions"],
+    "09_image_features": ["training_curve", "first_layer_filters", "probe_random_vs_trained"],
 }
 HANG_S = 600  # a lesson this slow is stuck, not slow (quick mode takes seconds to a minute)
 

@@ -79,6 +79,16 @@ def run(args) -> int:
                               cnn_from=args.cnn_from)
         what = (f"{summary['sentences']} sentences, {summary['bytes'] / 2**20:.1f} MiB in "
                 f"{summary['seconds']:.1f} s")
+        cnn = summary["cnn"]
+        if cnn["kind"] == "random":
+            what += "; features by the fixed random CNN"
+        elif "from" in cnn:
+            what += f"; features by the trained CNN of {cnn['from']}"
+        else:
+            acc = cnn["held_out_mean_accuracy"]
+            what += (f"; features by a CNN trained here ({cnn['seconds']:.0f} s; held-out label "
+                     f"accuracy {100 * acc['whole']:.1f}% on whole pictures, "
+                     f"{100 * acc['crops']:.1f}% on crops)")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

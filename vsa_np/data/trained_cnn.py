@@ -231,7 +231,7 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
             + [("crop", s) for s in range(0, len(Ct), BATCH)])
     bar = tqdm(total=epochs * len(plan), desc="cnn training", unit="step",
                disable=not progress, leave=False)
-    curve, step, total_steps = [], 0, epochs * len(plan)
+    curve, steps, step, total_steps = [], [], 0, epochs * len(plan)
     for epoch in range(epochs):
         perm_w, perm_c = order.permutation(len(Wt)), order.permutation(len(Ct))
         total, seen = 0.0, 0
@@ -243,7 +243,8 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
             opt.lr = lr * (1 - 0.9 * step / total_steps)   # linear decay to a tenth
             opt.step(net.params, clip_elementwise(grads, 5.0))
             step += 1
-            total, seen = total + to_float(loss) * len(idx), seen + len(idx)
+            steps.append(to_float(loss))
+            total, seen = total + steps[-1] * len(idx), seen + len(idx)
             bar.update(1)
         curve.append(total / seen)
         if log:
@@ -255,7 +256,8 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
         held[kind] = {k: round(float(a), 4) for k, a in zip(LABELS, acc)}
     summary = {"pictures": n_scenes, "held_out_pictures": n_held, "whole_pictures": len(Wt),
                "crops": len(Ct), "epochs": epochs, "lr": lr,
-               "loss_per_epoch": [round(v, 4) for v in curve], "held_out_accuracy": held,
+               "loss_per_epoch": [round(v, 4) for v in curve],
+               "loss_per_step": [round(v, 4) for v in steps], "held_out_accuracy": held,
                "held_out_mean_accuracy": {k: round(float(np.mean(list(v.values()))), 4)
                                           for k, v in held.items()},
                "seconds": round(time.perf_counter() - t0, 1), "seed": seed}

@@ -173,7 +173,8 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     world = make_shapes(data, n_images=cfg.images, seed=cfg.seed, feature_dim=cfg.feature_dim,
                         progress=not quiet, cnn=cfg.cnn, cnn_from=cfg.cnn_from or None, log=log)
     ds = load_dataset(data, regions=True)
-    features = {"cnn": {k: v for k, v in world["cnn"].items() if k != "held_out_accuracy"},
+    features = {"cnn": {k: v for k, v in world["cnn"].items()
+                        if k not in ("held_out_accuracy", "loss_per_step")},
                 "probe": probe_summary(probe_world(ds))}
     log(f"   linear probe of the features: {json.dumps(features['probe'])}")
     seconds["data"] = time.perf_counter() - t
