@@ -43,8 +43,8 @@ def test_training_pictures_are_their_own():
 
 
 def test_same_seed_same_network_and_loss_falls():
-    a, sa = train_cnn(16, seed=5, progress=False, n_scenes=6, epochs=3)
-    b, _ = train_cnn(16, seed=5, progress=False, n_scenes=6, epochs=3)
+    a, sa = train_cnn(16, seed=5, progress=False, n_scenes=12, epochs=4)
+    b, _ = train_cnn(16, seed=5, progress=False, n_scenes=12, epochs=4)
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
     assert sa["loss_per_epoch"][-1] < sa["loss_per_epoch"][0]

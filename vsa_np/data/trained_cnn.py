@@ -216,7 +216,8 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
               epochs: int = DEFAULT_EPOCHS, lr: float = 2e-3, progress: bool = True,
               log=None, channels=CHANNELS) -> tuple[ShapesCNN, dict]:
     """Draw the training pictures and train the network on them (RMSprop, elementwise clipping
-    at 5 as both of the paper's models, the learning rate decayed linearly to a tenth; half of
+    at 5 as both of the paper's models, the learning rate warmed up over the first tenth of the
+    steps and decayed linearly to a tenth; half of
     every batch mirrored left to right, which changes no label). A tenth of the pictures (at least one) is held out.
     Returns (network, summary: the loss per epoch and the label accuracy on the held-out
     whole pictures and crops)."""
@@ -249,7 +250,9 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
             flip = order.random(len(idx)) < 0.5           # mirror half: the same labels
             Xb[flip] = Xb[flip, :, ::-1]
             loss, grads = net.loss((Xb, Y[idx]))
-            opt.lr = lr * (1 - 0.9 * step / total_steps)   # linear decay to a tenth
+            # warm up over the first tenth of the steps (RMSprop's running average starts at
+            # zero, so its first steps are up to 10x lr), then decay linearly to a tenth
+            opt.lr = lr * min(1.0, (step + 1) / (0.1 * total_steps)) * (1 - 0.9 * step / total_steps)
             opt.step(net.params, clip_elementwise(grads, 5.0))
             step += 1
             steps.append(to_float(loss))
