@@ -305,7 +305,9 @@ def test_cli_errors_name_the_file(tmp_path, capsys, refs, hyps, which, message):
 
 
 def test_score_is_fast_on_a_large_corpus():
+    """A guard against a per-pair loop, not a benchmark: CPU time of this process (other
+    processes on a loaded machine do not count against it), with a wide margin."""
     refs, hyps = random_corpus(9, 5000, 16, (5, 5), (5, 16), (5, 16))
-    start = time.perf_counter()
+    start = time.process_time()
     score_all(refs, hyps, use_meteor=False)
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0
