@@ -5,7 +5,8 @@ in about a minute on two cores), and must
 
 - alignment: beat the bag-of-words ridge baseline's R@10 in both directions on the test split;
 - generator: write a caption of its own for most test images and beat the nearest-neighbour
-  captions' CIDEr-D (on class probabilities: come within 20% of it; see the test).
+  captions' CIDEr-D (on class probabilities and their logarithms: come within 10% of it; see
+  the test).
 
 The two scaled families (fc7 x 1e-3, x 1e3) give the same normalised features as fc7 (checked
 exactly below), so their training is fc7's training; the first scores and the first perplexity of
@@ -89,11 +90,11 @@ def test_generator_describes_the_images(results, family):
     r = results[("gen", family)]
     model, nn = r["model"], r["nearest_neighbour"]
     assert model["diversity"]["distinct"] > 0.5, f"{family}: {model['diversity']}"
-    # Class probabilities are the one family where the generator does not beat the nearest
-    # neighbour reliably: 0.88 to 1.07 times its CIDEr-D over seeds and thread counts (a few
-    # large entries among 1000 classes, most of them unseen in 600 training images). It must
-    # still read the images (distinct captions, above) and come close.
-    need = 0.8 * nn["CIDEr-D"] if family == "probs" else nn["CIDEr-D"]
+    # On the two class-probability families both read log p (feature_norm.py), and there the
+    # nearest neighbour is itself a strong captioner (CIDEr-D about 2.9, twice its score on the
+    # other families: the 1000 log-probabilities pin an image's content down). The generator
+    # scored 2.94 and 3.30 against 2.92 on them; it must come within 10%.
+    need = (0.9 if family in ("probs", "logprobs") else 1.0) * nn["CIDEr-D"]
     assert model["CIDEr-D"] > need, (f"{family}: CIDEr-D {model['CIDEr-D']:.3f} vs nearest "
                                      f"neighbour {nn['CIDEr-D']:.3f}")
 

@@ -140,3 +140,37 @@ def test_dropout_acts_on_the_normalised_features():
     on = kept != 0
     assert 0.3 < on.mean() < 0.7
     np.testing.assert_allclose(kept[on], want[on], rtol=1e-9)
+
+
+def _softmax_rows(n, d, seed):
+    logits = 3.0 * np.random.default_rng(seed).standard_normal((n, d))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32), logits
+
+
+def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
+    """--log-probs auto: softmax rows are detected and mapped through log; other features are
+    not; the map on p equals the plain map fitted on log p; it survives a checkpoint."""
+    from vsa_np.feature_norm import as_baseline_sees_it, fit_on_split, is_probabilities
+
+    p, logits = _softmax_rows(300, 40, 0)
+    assert is_probabilities(p) and not is_probabilities(logits)
+    assert not is_probabilities(np.abs(logits))              # non-negative, but no simplex
+    images = np.arange(300)
+    auto = fit_on_split(p, images, sq_norm=1.0)
+    assert auto.log and not fit_on_split(p, images, sq_norm=1.0, log_probs="raw").log
+    assert not fit_on_split(logits, images).log
+    # log p = logits - logsumexp: a shift per row, which centring does not remove; compare
+    # with the map fitted directly on log p, computed independently in float64
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    plain = fit_feature_norm(logp, sq_norm=1.0)
+    np.testing.assert_allclose(to_host(auto.to(np.float64)(xp.asarray(p, dtype=np.float64))),
+                               to_host(plain.to(np.float64)(xp.asarray(logp))), atol=2e-5)
+    np.testing.assert_allclose(as_baseline_sees_it(p, p), logp, atol=1e-5)
+    assert as_baseline_sees_it(logits, logits) is logits
+    save_checkpoint(tmp_path / "c", {"w": np.zeros(2)}, {}, buffers=auto.buffers())
+    params, _, _ = load_checkpoint(tmp_path / "c")
+    again = FeatureNorm.from_buffers(split_buffers(params))
+    assert again.log
+    np.testing.assert_allclose(again.host()(p.astype(np.float64)),
+                               auto.host()(p.astype(np.float64)), atol=1e-12)

@@ -5,7 +5,8 @@ split has not learned anything a linear map of word counts could not.
 
     fit:    Y = B W,  W = (B^T B + lambda I)^-1 B^T Y
             B (S, V) the training sentences' word counts, each row scaled to unit length,
-            Y (S, D) their images' features, centred and scaled to unit mean variance
+            Y (S, D) their images' features (log p for class probabilities, as the models
+            read them), centred and scaled to unit mean variance
     score:  S[k, l] = cos(y_k, b_l W)     image k against sentence l
 
 lambda is chosen on the validation split from a grid, by the sum of the six R@K (the trainers'
@@ -18,6 +19,7 @@ import numpy
 
 from vsa_np.data import Vocab
 from vsa_np.data.features import feature_rows
+from vsa_np.feature_norm import as_baseline_sees_it
 from vsa_np.alignment.retrieval import retrieval_metrics, rsum
 
 LAMBDAS = (0.1, 1.0, 10.0, 100.0)
@@ -46,7 +48,10 @@ class RidgeBaseline:
         ds.require_features()
         self.ds = ds
         self.vocab = Vocab.build(ds.sentences_of("train")[1], threshold=threshold)
+        self._train_feats = None
         X, B, sent_to_image = self._split("train")
+        self._train_feats = X                   # probabilities are read in log space
+        X = as_baseline_sees_it(X, X)
         self.mean = X.mean(axis=0)
         self.scale = 1.0 / max(float(numpy.sqrt(((X - self.mean) ** 2).mean())), 1e-30)
         Y = (X[sent_to_image] - self.mean) * self.scale
@@ -69,6 +74,8 @@ class RidgeBaseline:
         position = numpy.full(len(self.ds.images), -1)
         position[images] = numpy.arange(len(images))
         X = numpy.concatenate(list(feature_rows(self.ds.feats, images)))
+        if self._train_feats is not None:
+            X = as_baseline_sees_it(X, self._train_feats)
         return X, bag_of_words(tokens, self.vocab), position[img]
 
     def _solve(self, lam: float) -> numpy.ndarray:

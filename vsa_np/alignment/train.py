@@ -74,6 +74,11 @@ class AlignConfig:
                 "on average"})
     whiten_eps: float = field(default=1e-3, metadata={
         "help": "whitening regulariser, relative to the largest feature variance"})
+    log_probs: Literal["auto", "log", "raw"] = field(default="auto", metadata={
+        "help": "class-probability features (rows >= 0 summing to 1): 'log' takes their "
+                "logarithm first (the logits, up to a constant, which a linear map can read; "
+                "feature_norm.py), 'raw' does not; 'auto': 'log' when the training features "
+                "are probabilities"})
     init_scale: float = field(default=0.3, metadata={
         "help": "std of the first scores on a training batch, set by rescaling the initial "
                 "W_m and W_d (model.scale_initial_scores; 0: the plain He scales)"})
@@ -105,7 +110,8 @@ def fit_norm(ds, cfg: AlignConfig):
     (or whole images), deterministic for the seed (a resumed run refits the same map)."""
     feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
     return fit_on_split(feats, ds.split_indices("train"), n_regions, cfg.center_features,
-                        cfg.whiten, cfg.whiten_eps, cfg.seed, sq_norm=1.0)
+                        cfg.whiten, cfg.whiten_eps, cfg.seed, sq_norm=1.0,
+                        log_probs=cfg.log_probs)
 
 
 def train_step(model, opt, batch, cfg: AlignConfig, seed: int, record=None):

@@ -21,6 +21,7 @@ from collections import Counter
 import numpy as np
 
 from vsa_np.backend import to_float
+from vsa_np.feature_norm import as_baseline_sees_it
 from vsa_np.generator.decode import beam_search
 
 METRIC_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
@@ -206,12 +207,14 @@ def nearest_neighbours(query, base, chunk: int = 1024) -> np.ndarray:
 
 def nearest_neighbour_captions(ds, split: str, max_images: int = 0) -> dict:
     """Sec. 4.2's baseline: {test image index: the first caption of the training image whose
-    feature is closest in L2}."""
+    feature is closest in L2} (in log space for class probabilities, as the model reads them)."""
     train = ds.split_indices("train")
     idx = ds.split_indices(split)
     if max_images > 0:
         idx = idx[:max_images]
-    nn = train[nearest_neighbours(ds.feats[idx], ds.feats[train])]
+    base = np.asarray(ds.feats[train])
+    nn = train[nearest_neighbours(as_baseline_sees_it(ds.feats[idx], base),
+                                  as_baseline_sees_it(base, base))]
     return {int(i): ds.images[j]["sentences"][0]["tokens"] for i, j in zip(idx, nn)}
 
 

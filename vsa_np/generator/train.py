@@ -50,6 +50,11 @@ class GenConfig:
                 "(see feature_norm.py; 0: scale them to unit variance on average)"})
     whiten_eps: float = field(default=1e-3, metadata={
         "help": "whitening regulariser, relative to the largest feature variance"})
+    log_probs: Literal["auto", "log", "raw"] = field(default="auto", metadata={
+        "help": "class-probability features (rows >= 0 summing to 1): 'log' takes their "
+                "logarithm first (the logits, up to a constant, which a linear map can read; "
+                "feature_norm.py), 'raw' does not; 'auto': 'log' when the training features "
+                "are probabilities"})
     relu_inputs: bool = field(default=False, metadata={
         "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
     lr: float = field(default=3e-4, metadata={
@@ -153,7 +158,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
     (source, enc), validate = training_data(ds, vocab, cfg)
     # the feature normalisation, fitted on the images (or regions) the model trains on
     norm = fit_on_split(source.feats, np.unique(enc.img_idx), None, cfg.center_features,
-                        cfg.whiten, cfg.whiten_eps, cfg.seed)
+                        cfg.whiten, cfg.whiten_eps, cfg.seed, log_probs=cfg.log_probs)
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
                          word_counts=vocab.counts, seed=cfg.seed, norm=norm)
