@@ -11,7 +11,7 @@ import html
 import json
 from pathlib import Path
 
-# Published figures (EQUATIONS.md, Section 4): Flickr8K, BRNN (Eq. 8) and DeFrag (Eq. 7).
+# Published figures (the paper's Table 1, Sec. 4.1): Flickr8K, BRNN (Eq. 8) and DeFrag (Eq. 7).
 PAPER_RETRIEVAL = {
     "eq8": {"annotation": {"R@1": 16.5, "R@5": 40.6, "R@10": 54.2, "med_r": 7.6},
             "search": {"R@1": 11.8, "R@5": 32.1, "R@10": 44.7, "med_r": 12.4}},
