@@ -23,8 +23,25 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from vsa_np.alignment.alignment_eval import alignment_report, split_word_region_scores
+from vsa_np.alignment.baseline import baseline_report
+from vsa_np.alignment.evaluate import evaluate_retrieval
+from vsa_np.alignment.figures import plot_alignment
+from vsa_np.alignment.model import load_alignment
+from vsa_np.alignment.mrf import viterbi_align
+from vsa_np.alignment.train import AlignConfig, train_alignment
 from vsa_np.config import positive, require
+from vsa_np.data import load_dataset
+from vsa_np.data.shapes import load_alignments, make_shapes
+from vsa_np.data.trained_cnn import probe_summary, probe_world
+from vsa_np.demo.report import write_report
+from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
+from vsa_np.generator.html import write_caption_page
+from vsa_np.generator.load import load_generator
+from vsa_np.generator.region_data import evaluate_regions
+from vsa_np.generator.train import GenConfig, train_generator
 from vsa_np.paths import output_folder
 
 
@@ -82,7 +99,7 @@ QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_dropout=0.5,
 
 
 def _plot_losses(out_png: Path, runs: dict) -> None:
-    import matplotlib
+    import matplotlib        # here, not at the top: the backend must be chosen before pyplot
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -108,12 +125,6 @@ def _plot_losses(out_png: Path, runs: dict) -> None:
 
 def _alignment_figures(out: Path, model, ds, vocab, beta: float, n: int) -> list[str]:
     """Figure 5 + Figure 3 panels for the first sentence of the first n test images."""
-    from PIL import Image
-
-    from vsa_np.alignment.alignment_eval import split_word_region_scores
-    from vsa_np.alignment.figures import plot_alignment
-    from vsa_np.mrf import viterbi_align
-
     scores, wmask, rmask, positions, sentids, images = split_word_region_scores(
         model, ds, vocab, "test")
     _, token_lists, _ = ds.sentences_of("test")
@@ -142,21 +153,6 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     """Run every step into folder `out` (absent or empty; with `force`, the outputs of a
     previous demo there are removed first); returns the results dict the report is made
     from."""
-    from vsa_np.alignment.alignment_eval import alignment_report
-    from vsa_np.alignment.baseline import baseline_report
-    from vsa_np.alignment.evaluate import evaluate_retrieval
-    from vsa_np.alignment.model import load_alignment
-    from vsa_np.alignment.train import AlignConfig, train_alignment
-    from vsa_np.data import load_dataset
-    from vsa_np.data.shapes import load_alignments, make_shapes
-    from vsa_np.data.trained_cnn import probe_summary, probe_world
-    from vsa_np.demo.report import write_report
-    from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
-    from vsa_np.generator.html import write_caption_page
-    from vsa_np.generator.load import load_generator
-    from vsa_np.generator.region_data import evaluate_regions
-    from vsa_np.generator.train import GenConfig, train_generator
-
     cfg = DemoConfig(**{**(QUICK if quick else {}), **overrides})   # validated: nothing written
     out = output_folder(out, "--out", empty=True, force=force)   # a new demo, never mixed in
     if force:

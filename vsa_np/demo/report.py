@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 # Published figures (the paper's Table 1, Sec. 4.1): Flickr8K, BRNN (Eq. 8) and DeFrag (Eq. 7).
@@ -189,7 +190,6 @@ def to_markdown(res: dict) -> str:
 
 def _md_to_html(md: str) -> str:
     """A tiny Markdown subset (headings, tables, images, links, paragraphs) -> HTML."""
-    import re
 
     body, table = [], []
 

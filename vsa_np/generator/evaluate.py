@@ -21,8 +21,10 @@ from collections import Counter
 import numpy as np
 
 from vsa_np.backend import to_float
+from vsa_np.data import caption_batch, encode_split
 from vsa_np.feature_norm import as_baseline_sees_it
 from vsa_np.generator.decode import beam_search
+from vsa_np.metrics import score_all
 
 METRIC_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
@@ -30,7 +32,6 @@ METRIC_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CID
 def perplexity(model, source, enc, batch_size: int = 500) -> dict:
     """Perplexity of every sentence of an encoded split (`vsa_np.data.encode_split`), teacher
     forced, no dropout. `source` has the features (a Dataset, or region pairs)."""
-    from vsa_np.data import caption_batch
 
     nll, tokens = 0.0, 0
     S = len(enc.lengths)
@@ -70,7 +71,6 @@ def caption_features(model, vocab, feats, beam: int = 7, max_len: int = 40, n_be
 
 def score(refs: dict, hyps: dict, meteor: bool = False) -> dict:
     """The coco-caption metrics (fractions; METEOR None unless asked for and available)."""
-    from vsa_np.metrics import score_all
 
     return score_all(refs, hyps, use_meteor=meteor)
 
@@ -175,7 +175,6 @@ def evaluate_split(model, ds, vocab, split: str, beam: int = 7, max_len: int = 4
     """Perplexity on every sentence of `split` and the metrics of the beam search's best caption
     of its images (the first `max_images` of them when > 0). -> {"perplexity", metrics...,
     "captions": {image index: caption string}, "logprobs": {image index: float}}."""
-    from vsa_np.data import encode_split
 
     out = perplexity(model, ds, encode_split(ds, vocab, split))
     idx = ds.split_indices(split)
