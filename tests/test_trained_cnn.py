@@ -12,7 +12,7 @@ from vsa_np.data import load_dataset
 from vsa_np.data.shapes import load_network, make_shapes, scene_and_captions
 from vsa_np.data.shapes_draw import sample_scene
 from vsa_np.data.trained_cnn import (LABELS, TRAIN_STREAM, ShapesCNN, label_vector, ridge_probe,
-                                     train_cnn, training_set)
+                                     train_cnn, training_set, windows_of)
 from vsa_np.errors import DataError
 
 TINY = dict(n_scenes=8, epochs=1)
@@ -40,6 +40,22 @@ def test_training_pictures_are_their_own():
     assert (~Yc.any(axis=1)).sum() == 1      # picture 1 (every other one) adds a background
     own = sample_scene(np.random.default_rng([0, TRAIN_STREAM, 0]))["objects"]
     assert own != scene_and_captions(0, 0)[0]["objects"]
+
+
+def test_windows_keep_the_picture_scale():
+    """An object's window is the picture's own pixels around it, labelled with what is in it."""
+    scene = sample_scene(np.random.default_rng([0, TRAIN_STREAM, 4]))
+    pixels = np.arange(128 * 128 * 3, dtype=np.uint32).reshape(128, 128, 3)
+    win, y = windows_of(pixels, scene["objects"])
+    assert win.shape == (len(scene["objects"]), 64, 64, 3) and len(y) == len(win)
+    for w, yi, o in zip(win, y, scene["objects"]):
+        x0, y0 = int(w[0, 0, 0] // 3 % 128), int(w[0, 0, 0] // 384)    # where it was cut
+        assert x0 <= o["cx"] < x0 + 64 and y0 <= o["cy"] < y0 + 64
+        assert yi[LABELS.index(f"object:{o['colour']} {o['shape']}")] == 1
+    W, Yw, C, Yc = training_set(0, 0, 3, windows=True)
+    assert len(C) == len(training_set(0, 0, 3)[2]) + sum(
+        len(sample_scene(np.random.default_rng([0, TRAIN_STREAM, i]))["objects"])
+        for i in range(3))
 
 
 def test_same_seed_same_network_and_loss_falls():

@@ -73,10 +73,31 @@ def crops_of(pixels: np.ndarray, boxes, size: int = INPUT_SIZE) -> np.ndarray:
                      for b in boxes])
 
 
-def training_set(seed: int, start: int, stop: int, progress=None):
+def windows_of(pixels: np.ndarray, objects: list, size: int = INPUT_SIZE):
+    """A size x size window of the picture at its own scale around each object (moved inside
+    the picture), labelled with every object at least half inside it: the objects as the whole
+    picture shows them (a small star is 20 pixels across there, 60 in its resized crop), at a
+    quarter of a whole picture's cost. -> (windows (n, S, S, 3), labels (n, 31))."""
+    S, out, ys = pixels.shape[0], [], []
+    for o in objects:
+        x0, y0 = (int(np.clip(round(c - size / 2), 0, S - size)) for c in (o["cx"], o["cy"]))
+        out.append(pixels[y0:y0 + size, x0:x0 + size])
+        inside = []
+        for p in objects:
+            bx0, by0, bx1, by1 = p["box"]
+            w = max(0.0, min(bx1, x0 + size) - max(bx0, x0))
+            h = max(0.0, min(by1, y0 + size) - max(by0, y0))
+            if w * h >= 0.5 * (bx1 - bx0) * (by1 - by0):
+                inside.append(p)
+        ys.append(label_vector(inside))
+    return np.stack(out), np.stack(ys)
+
+
+def training_set(seed: int, start: int, stop: int, progress=None, windows: bool = False):
     """Pictures start..stop-1 of the training stream, as (wholes (n, 128, 128, 3) uint8, their
     labels (n, 31), crops (m, 64, 64, 3) uint8, their labels (m, 31)): every whole picture,
-    every object's crop, and the first background box of every other picture."""
+    every object's crop, and the first background box of every other picture (with `windows`,
+    also every object's window, `windows_of`)."""
     wholes, yw, crops, yc = [], [], [], []
     for i in range(start, stop):
         scene = sample_scene(np.random.default_rng([seed, TRAIN_STREAM, i]))
@@ -87,6 +108,10 @@ def training_set(seed: int, start: int, stop: int, progress=None):
         keep = boxes[1:1 + len(objs) + (i % 2)]          # objects, maybe one background box
         crops.append(crops_of(pixels, keep))
         yc += [label_vector([o]) for o in objs] + [label_vector([])] * (len(keep) - len(objs))
+        if windows:
+            win, yn = windows_of(pixels, objs)
+            crops.append(win)
+            yc += list(yn)
         if progress is not None:
             progress(1)
     return np.stack(wholes), np.stack(yw), np.concatenate(crops), np.stack(yc)
@@ -214,7 +239,7 @@ class ShapesCNN:
 
 def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SCENES,
               epochs: int = DEFAULT_EPOCHS, lr: float = 2e-3, progress: bool = True,
-              log=None, channels=CHANNELS) -> tuple[ShapesCNN, dict]:
+              log=None, channels=CHANNELS, windows: bool = False) -> tuple[ShapesCNN, dict]:
     """Draw the training pictures and train the network on them (RMSprop, elementwise clipping
     at 5 as both of the paper's models, the learning rate warmed up over the first tenth of the
     steps and decayed linearly to a tenth; half of
@@ -227,7 +252,7 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
     n_held = max(1, n_scenes // 10)
     bar = tqdm(total=n_scenes, desc="cnn pictures", unit="pic", disable=not progress,
                leave=False)
-    Wt, Ywt, Ct, Yct = training_set(seed, 0, n_scenes - n_held, bar.update)
+    Wt, Ywt, Ct, Yct = training_set(seed, 0, n_scenes - n_held, bar.update, windows)
     Wh, Ywh, Ch, Ych = training_set(seed, n_scenes - n_held, n_scenes, bar.update)
     bar.close()
     net = ShapesCNN(feature_dim, seed, channels=channels)
@@ -267,7 +292,7 @@ def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SC
         acc = ((net.predict(X) > 0.5) == (Y > 0.5)).mean(axis=0)
         held[kind] = {k: round(float(a), 4) for k, a in zip(LABELS, acc)}
     summary = {"pictures": n_scenes, "held_out_pictures": n_held, "whole_pictures": len(Wt),
-               "crops": len(Ct), "epochs": epochs, "lr": lr,
+               "crops": len(Ct), "windows": windows, "epochs": epochs, "lr": lr,
                "loss_per_epoch": [round(v, 4) for v in curve],
                "loss_per_step": [round(v, 4) for v in steps], "held_out_accuracy": held,
                "held_out_mean_accuracy": {k: round(float(np.mean(list(v.values()))), 4)
