@@ -74,12 +74,13 @@ def test_beam_finds_the_best_caption_where_greedy_does_not():
     assert greedy_missed >= 1
 
 
-def trained_like(seed=0, V=30, D=12):
+def trained_like(seed=0, V=30, D=12, every_step=False):
     """The default initialisation with a stronger output layer: peaked, stable distributions
     whose likeliest captions have a few words, as a trained model's."""
     counts = np.random.default_rng(seed).zipf(1.5, V)
     counts[0] = counts.sum() // 4                  # END: sentences of a few words
-    m = CaptionModel(V, D, hidden=16, word_dim=8, dropout=0.0, word_counts=counts, seed=seed)
+    m = CaptionModel(V, D, hidden=16, word_dim=8, dropout=0.0, word_counts=counts, seed=seed,
+                     image_every_step=every_step)
     m.params["W_oh"] *= 40
     return m
 
@@ -106,9 +107,12 @@ def test_beam_best_is_almost_never_below_greedy():
         assert np.any(b > g + 1e-3)  # and the beam does find better captions
 
 
+@pytest.mark.parametrize("every_step", [False, True])
 @pytest.mark.parametrize("how", ["greedy", "beam", "sample"])
-def test_reported_logprob_equals_teacher_forcing(how):
-    model = trained_like(2)
+def test_reported_logprob_equals_teacher_forcing(how, every_step):
+    """Every decoder scores a caption as the training pass does, b_v at t = 1 (Eq. 14) or at
+    every step (`image_every_step`: each beam row gets its own image's b_v again)."""
+    model = trained_like(2, every_step=every_step)
     feats = np.random.default_rng(2).standard_normal((30, model.D)).astype(np.float32)
     if how == "greedy":
         out = greedy(model, feats, max_len=9)

@@ -19,7 +19,7 @@ def test_generator_gradient(name):
         assert r.max_rel_error < 1e-6
 
 
-def loop_loss(params, batch, relu_inputs, mean=None):
+def loop_loss(params, batch, relu_inputs, mean=None, every_step=False):
     """-sum log y_t[target] / N by a loop over sentences and steps, straight from Eq. 13-15."""
     P = {k: to_host(v) for k, v in params.items()}
     relu = lambda z: np.maximum(z, 0)  # noqa: E731
@@ -32,7 +32,7 @@ def loop_loss(params, batch, relu_inputs, mean=None):
             if not batch["mask"][n, t]:
                 break
             wx = P["W_w"][batch["inputs"][n, t]] @ P["W_hx"]
-            img = bv if t == 0 else 0
+            img = bv if t == 0 or every_step else 0
             if relu_inputs:
                 wx, img = relu(wx), relu(img)
             h = relu(wx + h @ P["W_hh"] + P["b_h"] + img)            # Eq. 14
@@ -42,17 +42,20 @@ def loop_loss(params, batch, relu_inputs, mean=None):
     return total / len(batch["inputs"])
 
 
+@pytest.mark.parametrize("every_step", [False, True])
 @pytest.mark.parametrize("relu_inputs", [False, True])
 @pytest.mark.parametrize("centred", [False, True])
-def test_loss_matches_loop(relu_inputs, centred):
+def test_loss_matches_loop(relu_inputs, centred, every_step):
     mean = np.linspace(-1, 2, 6) if centred else None
     m = CaptionModel(9, 6, hidden=8, word_dim=5, relu_inputs=relu_inputs, seed=3,
+                     image_every_step=every_step,
                      dtype=CHECK_DTYPE, word_counts=np.arange(1, 10),
                      norm=None if mean is None else FeatureNorm.legacy(6, mean))
     m.params["W_oh"] *= 20
     batch = caption_batch(4, lengths=[6, 2, 4, 1], V=9, D=6)
     loss, grads = m.loss(batch)
-    assert float(loss) == pytest.approx(loop_loss(m.params, batch, relu_inputs, mean), rel=1e-12)
+    assert float(loss) == pytest.approx(loop_loss(m.params, batch, relu_inputs, mean, every_step),
+                                        rel=1e-12)
     lp = to_host(m.log_probs(batch))
     assert lp.shape == (4,)
     assert -lp.sum() / 4 == pytest.approx(float(loss), rel=1e-12)

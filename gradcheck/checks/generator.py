@@ -1,8 +1,8 @@
 """Whole-model gradient checks of the generator (Sec. 3.2, Eq. 13-15): every parameter of
 `CaptionModel`, float64, centered differences, tolerance 1e-6.
 
-Three variants: the plain model, `relu_inputs` (the paper's remark), and dropout on (the same
-masks every call, from a freshly seeded generator). The batch has sentences of different lengths
+Four variants: the plain model, `relu_inputs` (the paper's remark), dropout on (the same
+masks every call, from a freshly seeded generator), and `image_every_step` (b_v at every step). The batch has sentences of different lengths
 (padding at the end) and a word repeated within and across sentences (the embedding scatter).
 Inputs are drawn away from every ReLU kink that influences the loss: the draw is accepted only
 when no valid pre-activation lies within 1e-3 of zero (the perturbation is 1e-5).
@@ -49,7 +49,7 @@ def min_margin(model, batch, rng=None):
         u, bv = xp.maximum(u, 0), xp.maximum(bv, 0)
     h = xp.zeros((N, H))
     for t in range(T):
-        z = u[:, t] + h @ p["W_hh"] + p["b_h"] + (bv if t == 0 else 0)
+        z = u[:, t] + h @ p["W_hh"] + p["b_h"] + (bv if t == 0 or model.image_every_step else 0)
         if mask[:, t].any():
             margins.append(float(xp.abs(z[mask[:, t]]).min()))
         h = xp.maximum(z, 0)
@@ -67,10 +67,11 @@ class _WithDropout:
         return self.model.loss(batch)
 
 
-def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3):
+def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3, image_every_step=False):
     for seed in range(100):  # the first draw clear of every kink
         model = CaptionModel(V, D, hidden=H, word_dim=E, dropout=dropout,
                              relu_inputs=relu_inputs, word_counts=np.arange(1, V + 1),
+                             image_every_step=image_every_step,
                              seed=seed, dtype=CHECK_DTYPE,
                              norm=FeatureNorm.legacy(D, np.linspace(-1, 1, D)))
         # larger output and recurrent weights than the initialisation, so every path matters
@@ -102,4 +103,11 @@ def check_caption_model_dropout():
     return _model_check("caption_model_dropout", relu_inputs=True, dropout=0.3)
 
 
-GENERATOR_CHECKS = ["caption_model", "caption_model_relu_in", "caption_model_dropout"]
+@register("caption_model_every_step")
+def check_caption_model_every_step():
+    return _model_check("caption_model_every_step", relu_inputs=True, dropout=0.3,
+                        image_every_step=True)
+
+
+GENERATOR_CHECKS = ["caption_model", "caption_model_relu_in", "caption_model_dropout",
+                    "caption_model_every_step"]

@@ -78,9 +78,9 @@ def _chunks(N: int, size: int | None, start: int = 0):
     return [slice(i, min(i + size, N)) for i in range(start, N, max(size, 1))]
 
 
-def _first_step(model, feats, table):
+def _first_step(model, bv, table):
     """h_1 and log y_1 for every image: START as the input, b_v added (Eq. 14, t = 1)."""
-    a = table[END] + model.image_bias(feats)
+    a = model.step_input(table[END], bv, first=True)
     return _step(model, a, xp.zeros_like(a))
 
 
@@ -96,7 +96,8 @@ def _one_path(model, feats, max_len: int, pick):
     words = xp.zeros((N, max_len + 1), dtype=xp.int64)
     total = xp.zeros(N, dtype=table.dtype)
     done = xp.zeros(N, dtype=bool)
-    h, logp = _first_step(model, feats, table)
+    bv = model.image_bias(feats)
+    h, logp = _first_step(model, bv, table)
     for t in range(max_len + 1):
         w = pick(logp) if t < max_len else xp.full(N, END, dtype=xp.int64)  # END forced
         w = xp.where(done, END, w)
@@ -105,7 +106,7 @@ def _one_path(model, feats, max_len: int, pick):
         done |= w == END
         if t == max_len or bool(done.all()):
             break
-        h, logp = _step(model, table[w], h)
+        h, logp = _step(model, model.step_input(table[w], bv, first=False), h)
     return _captions(to_host(words)[:, None, :], to_host(total)[:, None])
 
 
@@ -306,7 +307,8 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     out_words = numpy.zeros((N, n_best, max_len + 1), dtype=numpy.int64)
     out_lp = numpy.full((N, n_best), -numpy.inf)
 
-    a = table[END] + model.image_bias(feats)     # the input term at t = 1 (Eq. 14)
+    bv = model.image_bias(feats)
+    a = model.step_input(table[END], bv, first=True)  # the input term at t = 1 (Eq. 14)
     # k = 1 row per image before the first step, K after it
     b = _BeamState(img=numpy.arange(N), score=xp.zeros((N, 1), dtype=table.dtype),
                    words=xp.zeros((N, 1, 0), dtype=xp.int64), done=xp.zeros((N, 1), dtype=bool),
@@ -346,4 +348,7 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
         # 5. the next input: each row's last word
         b.h = b.h.reshape(-1, b.h.shape[-1])
         a = table[b.words[:, :, -1].reshape(-1)]
+        if model.image_every_step:              # each row's image's b_v again (the option)
+            k_rows = b.words.shape[1]
+            a = model.step_input(a, xp.repeat(bv[to_device(b.img)], k_rows, axis=0), first=False)
     return _captions(out_words, out_lp)

@@ -57,6 +57,9 @@ class GenConfig:
                 "are probabilities"})
     relu_inputs: bool = field(default=False, metadata={
         "help": "pass b_v and W_hx x_t through the ReLU too (the paper's remark)"})
+    image_every_step: bool = field(default=False, metadata={
+        "help": "add b_v of Eq. 13 at every step of Eq. 14, not at t = 1 only (not the "
+                "paper's choice; see generator/model.py)"})
     lr: float = field(default=3e-4, metadata={
         "help": "RMSprop learning rate (1e-3 diverges early on shapes: the early RMSprop steps "
                 "are large, its running average starts at 0)"})
@@ -161,6 +164,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
                         cfg.whiten, cfg.whiten_eps, cfg.seed, log_probs=cfg.log_probs)
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
+                         image_every_step=cfg.image_every_step,
                          word_counts=vocab.counts, seed=cfg.seed, norm=norm)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
