@@ -16,6 +16,9 @@ images), each giving
     the whole picture   labelled with which shapes, colours, (colour, shape) objects and sizes
                         it contains (multi-label, like the 200 detection classes);
     each object's crop  labelled with its shape, colour, (colour, shape) and size;
+    each window         64 x 64 pixels around an object at the picture's own scale, labelled
+                        with the objects in it (`windows_of`: small shapes as the whole
+                        picture shows them; without these, small squares pass for circles);
     a background crop   (a distractor box) with no label at all (RCNN's background class).
 One loss for all: the sum over the 31 labels of the logistic loss, averaged over the batch.
 
@@ -48,8 +51,9 @@ INPUT_SIZE = 64                  # region crops, as make-shapes cuts them
 WHOLE_SIZE = IMAGE_SIZE          # whole pictures, at their own 128 x 128 (see below)
 CHANNELS = (8, 16, 32, 64)       # the four 3x3 convolutions; max-pool 2 after the first three
 TRAIN_STREAM = 0xC1A55           # the training pictures' seed: (seed, TRAIN_STREAM, i)
-DEFAULT_SCENES = 600             # training pictures (each: the whole picture + its crops)
-DEFAULT_EPOCHS = 6
+DEFAULT_SCENES = 1200            # training pictures (each: the whole picture + its crops)
+DEFAULT_EPOCHS = 8
+DEFAULT_LR = 4e-3
 BATCH = 64
 LABELS = ([f"shape:{s}" for s in SHAPES] + [f"colour:{c}" for c in COLOURS]
           + [f"object:{c} {s}" for c in COLOURS for s in SHAPES] + [f"size:{z}" for z in SIZES])
@@ -238,12 +242,13 @@ class ShapesCNN:
 
 
 def train_cnn(feature_dim: int = 4096, seed: int = 0, n_scenes: int = DEFAULT_SCENES,
-              epochs: int = DEFAULT_EPOCHS, lr: float = 2e-3, progress: bool = True,
-              log=None, channels=CHANNELS, windows: bool = False) -> tuple[ShapesCNN, dict]:
+              epochs: int = DEFAULT_EPOCHS, lr: float = DEFAULT_LR, progress: bool = True,
+              log=None, channels=CHANNELS, windows: bool = True) -> tuple[ShapesCNN, dict]:
     """Draw the training pictures and train the network on them (RMSprop, elementwise clipping
     at 5 as both of the paper's models, the learning rate warmed up over the first tenth of the
-    steps and decayed linearly to a tenth; half of
-    every batch mirrored left to right, which changes no label). A tenth of the pictures (at least one) is held out.
+    steps and decayed linearly to a tenth; half of every batch mirrored left to right, which
+    changes no label). `windows`: each object's window too (`windows_of`). A tenth of the
+    pictures (at least one) is held out.
     Returns (network, summary: the loss per epoch and the label accuracy on the held-out
     whole pictures and crops)."""
     from tqdm import tqdm
