@@ -89,3 +89,21 @@ def test_nan_stops_training(tiny_world, tmp_path):
         train_generator(tiny_world, tmp_path / "nan", cfg, quiet=True)
     log = json.loads((tmp_path / "nan" / "log.json").read_text())
     assert all(math.isfinite(r["loss"]) for r in log["train"])
+
+
+def test_image_every_step_is_trained_saved_and_decoded(tiny_world, tmp_path):
+    """`image_every_step` reaches the model, is saved in the checkpoint's arch and comes back with
+    it; the reloaded model's captions are the trained model's (b_v at every step when decoding)."""
+    from vsa_np.data import load_dataset
+    from vsa_np.generator.decode import beam_search
+    from vsa_np.generator.model import load_generator
+
+    cfg = GenConfig(**{**TINY, "epochs": 1}, image_every_step=True)
+    train_generator(tiny_world, tmp_path / "g", cfg, quiet=True, log=lambda *a: None)
+    model, vocab, meta = load_generator(tmp_path / "g")
+    assert meta["arch"]["image_every_step"] is True and model.image_every_step
+    feats = np.asarray(load_dataset(tiny_world).feats[:5])
+    every = beam_search(model, feats, beam=3, max_len=8)
+    model.image_every_step = False               # the same weights, b_v at t = 1 only
+    once = beam_search(model, feats, beam=3, max_len=8)
+    assert every.logprob != once.logprob
