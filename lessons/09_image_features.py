@@ -21,6 +21,7 @@
 #    starts from a trained CNN.
 
 # %%
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -203,9 +204,13 @@ save(fig, FIG, "first_layer_filters")
 n_images = 240 if QUICK else 1200
 root = Path(os.environ.get("LESSONS_DATA", HERE / "_data"))
 net.save(FIG / "cnn.npz", {"kind": "trained", "training": {}})
+# the cached trained world is named after the network's bytes, so a network trained by another
+# recipe (or another version of trained_cnn.py) never reuses features of an older one
+net_id = hashlib.sha1((FIG / "cnn.npz").read_bytes()).hexdigest()[:10]
 worlds = {}
 for kind in ("random", "trained"):
-    worlds[kind] = root / f"shapes_{n_images}_{D}_0_{kind}_cnn_{scenes}x{epochs}"
+    tag = f"{scenes}x{epochs}_{net_id}" if kind == "trained" else "random"
+    worlds[kind] = root / f"shapes_{n_images}_{D}_0_{kind}_cnn_{tag}"
     if not (worlds[kind] / "COMPLETE").is_file():
         make_shapes(worlds[kind], n_images, seed=0, feature_dim=D, progress=False, cnn=kind,
                     cnn_from=FIG / "cnn.npz" if kind == "trained" else None)
