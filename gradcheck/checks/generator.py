@@ -1,8 +1,9 @@
 """Whole-model gradient checks of the generator (Sec. 3.2, Eq. 13-15): every parameter of
 `CaptionModel`, float64, centered differences, tolerance 1e-6.
 
-Four variants: the plain model, `relu_inputs` (the paper's remark), dropout on (the same
-masks every call, from a freshly seeded generator), and `image_every_step` (b_v at every step). The batch has sentences of different lengths
+Six variants: the plain model, `relu_inputs` (the paper's remark), dropout on (the same
+masks every call, from a freshly seeded generator), `image_every_step` (b_v at every step), and
+the LSTM in Eq. 14's place (`cell="lstm"`, smooth: no kinks to avoid), with and without dropout. The batch has sentences of different lengths
 (padding at the end) and a word repeated within and across sentences (the embedding scatter).
 Inputs are drawn away from every ReLU kink that influences the loss: the draw is accepted only
 when no valid pre-activation lies within 1e-3 of zero (the perturbation is 1e-5).
@@ -67,20 +68,23 @@ class _WithDropout:
         return self.model.loss(batch)
 
 
-def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3, image_every_step=False):
+def _model_check(name, relu_inputs=False, dropout=0.0, margin=1e-3, image_every_step=False,
+                 cell="rnn"):
     for seed in range(100):  # the first draw clear of every kink
         model = CaptionModel(V, D, hidden=H, word_dim=E, dropout=dropout,
                              relu_inputs=relu_inputs, word_counts=np.arange(1, V + 1),
-                             image_every_step=image_every_step,
+                             image_every_step=image_every_step, cell=cell,
                              seed=seed, dtype=CHECK_DTYPE,
                              norm=FeatureNorm.legacy(D, np.linspace(-1, 1, D)))
         # larger output and recurrent weights than the initialisation, so every path matters
         g = np.random.default_rng(1000 + seed)
         model.params["W_oh"][...] = to_device(g.standard_normal((H, V)))
-        model.params["b_h"][...] = to_device(0.1 * g.standard_normal(H))
+        model.params["b_h"][...] = to_device(0.1 * g.standard_normal(model.G))
+        if cell == "lstm":   # gates away from saturation's flat ends, every entry of W_hh felt
+            model.params["W_hh"][...] = to_device(0.8 * g.standard_normal((H, model.G)))
         batch = caption_batch(seed)
         drop_rng = make_rng(7) if dropout else None
-        if min_margin(model, batch, drop_rng) > margin:
+        if cell == "lstm" or min_margin(model, batch, drop_rng) > margin:
             break
     else:
         raise RuntimeError(f"{name}: no draw clear of the ReLU kinks")
@@ -109,5 +113,17 @@ def check_caption_model_every_step():
                         image_every_step=True)
 
 
+@register("caption_model_lstm")
+def check_caption_model_lstm():
+    return _model_check("caption_model_lstm", cell="lstm")
+
+
+@register("caption_model_lstm_dropout")
+def check_caption_model_lstm_dropout():
+    return _model_check("caption_model_lstm_dropout", dropout=0.3, image_every_step=True,
+                        cell="lstm")
+
+
 GENERATOR_CHECKS = ["caption_model", "caption_model_relu_in", "caption_model_dropout",
-                    "caption_model_every_step"]
+                    "caption_model_every_step", "caption_model_lstm",
+                    "caption_model_lstm_dropout"]

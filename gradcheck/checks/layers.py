@@ -168,6 +168,32 @@ def check_mrnn():
                  L.mrnn_backward(dout, cache), dout)
 
 
+@register("lstm_step")
+def check_lstm_step():
+    g = make_rng(21)
+    N, H = 3, 4
+    a, prev_h, prev_c = _randn(g, N, 4 * H), _randn(g, N, H), _randn(g, N, H)
+    Wh, b = _randn(g, H, 4 * H, scale=0.5), _randn(g, 4 * H, scale=0.1)
+    h, c, cache = L.lstm_step_forward(a, prev_h, prev_c, Wh, b)
+    dh, dc = _randn(g, N, H), _randn(g, N, H)
+    f = lambda: xp.concatenate(L.lstm_step_forward(a, prev_h, prev_c, Wh, b)[:2], axis=1)  # noqa: E731
+    return _rows("lstm_step", f, {"a": a, "prev_h": prev_h, "prev_c": prev_c, "Wh": Wh, "b": b},
+                 L.lstm_step_backward(dh, dc, cache), xp.concatenate([dh, dc], axis=1))
+
+
+@register("lstm")
+def check_lstm():
+    g = make_rng(22)
+    N, T, H = 3, 5, 4
+    a, h0 = _randn(g, N, T, 4 * H), _randn(g, N, H)
+    Wh, b = _randn(g, H, 4 * H, scale=0.5), _randn(g, 4 * H, scale=0.1)
+    out, cache = L.lstm_forward(a, h0, Wh, b)
+    dout = _randn(g, *out.shape)
+    f = lambda: L.lstm_forward(a, h0, Wh, b)[0]  # noqa: E731
+    return _rows("lstm", f, {"a": a, "h0": h0, "Wh": Wh, "b": b},
+                 L.lstm_backward(dout, cache), dout)
+
+
 @register("temporal_softmax_loss")
 def check_temporal_softmax():
     g = make_rng(11)

@@ -81,7 +81,7 @@ def _chunks(N: int, size: int | None, start: int = 0):
 def _first_step(model, bv, table):
     """h_1 and log y_1 for every image: START as the input, b_v added (Eq. 14, t = 1)."""
     a = model.step_input(table[END], bv, first=True)
-    return _step(model, a, xp.zeros_like(a))
+    return _step(model, a, model.initial_state(a.shape[0]))
 
 
 def _step(model, a, prev_h):
@@ -312,7 +312,7 @@ def _beam_chunk(model, feats, K: int, max_len: int, n_best: int) -> Captions:
     # k = 1 row per image before the first step, K after it
     b = _BeamState(img=numpy.arange(N), score=xp.zeros((N, 1), dtype=table.dtype),
                    words=xp.zeros((N, 1, 0), dtype=xp.int64), done=xp.zeros((N, 1), dtype=bool),
-                   h=xp.zeros_like(a))
+                   h=model.initial_state(N))
     for t in range(max_len + 1):
         A, k = b.score.shape
         # 1. Eq. 14 for the unfinished rows only: a finished caption continues only with END,

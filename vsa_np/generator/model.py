@@ -10,6 +10,8 @@ H hidden size):
 
     W_hi (D, H)  W_w (V, E)  W_hx (E, H)  W_hh (H, H)  b_h (H,)  W_oh (H, V)  b_o (V,)
 
+(with `cell="lstm"`, 4H in place of H in the first four: G below is the width of the gates)
+
 Options:
 - `relu_inputs`: the paper's remark "it can help to also pass both b_v, (W_hx x_t) through the
   activation function": a_t = f(W_hx x_t) + 1(t = 1) f(b_v) replaces W_hx x_t + 1(t = 1) b_v.
@@ -19,6 +21,13 @@ Options:
   with b_v at t = 1 only, a named object is right about 70% of the time in the first place and
   45 to 55% in the second (trained-CNN features; docs/benchmarks.md, issue 13), while the
   nearest-neighbour captions stay at 72% in both: the image is forgotten on the way.
+- `cell`: "rnn", Eq. 14's ReLU RNN (the paper's choice), or "lstm", an LSTM
+  (`vsa_np.layers.lstm`) in its place, the sequence learner of Vinyals et al. that the paper
+  compares with (Sec. 4.2). The same parameter names with four gates side by side: W_hi (D, 4H),
+  W_hx (E, 4H), W_hh (H, 4H), b_h (4H,); b_v enters the gates' pre-activation exactly where Eq. 14
+  adds it. Decoding carries the state [h | c] (N, 2H) in place of h; `logits` reads its h half.
+  Why: a caption of the shapes world names up to four objects, and to name each once the
+  network must remember which it has named; the ReLU recurrence forgets (docs/benchmarks.md).
 - `dropout`: inverted dropout on the non-recurrent layers (Sec. 3.3): the CNN feature, the word
   vectors x_t and the hidden state on its way to the output layer; never on the recurrence.
 - `norm`: the fixed feature normalisation of `vsa_np.feature_norm` (centred, scaled to unit
@@ -49,8 +58,9 @@ import numpy
 from vsa_np.backend import float_dtype, rng as make_rng, scatter_add, to_device, to_host, xp
 from vsa_np.feature_norm import FeatureNorm
 from vsa_np.trained import load_trained
-from vsa_np.layers import (dropout_backward, dropout_forward, log_softmax, rnn_backward,
-                           rnn_forward, rnn_step_forward, softmax_loss_rows)
+from vsa_np.layers import (dropout_backward, dropout_forward, log_softmax, lstm_backward,
+                           lstm_forward, lstm_step_forward, rnn_backward, rnn_forward,
+                           rnn_step_forward, softmax_loss_rows)
 
 PARAM_NAMES = ("W_hi", "W_w", "W_hx", "W_hh", "b_h", "W_oh", "b_o")
 
@@ -79,7 +89,9 @@ def log_frequency_bias(word_counts, V: int):
     return numpy.log(c / c.sum())
 
 
-ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "relu_inputs", "image_every_step")
+ARCH_KEYS = ("vocab_size", "image_dim", "word_dim", "hidden", "relu_inputs", "image_every_step",
+             "cell")
+CELLS = ("rnn", "lstm")
 
 
 class CaptionModel:
@@ -96,15 +108,25 @@ class CaptionModel:
 
     def __init__(self, vocab_size: int, image_dim: int, hidden: int = 512, word_dim: int = 256,
                  dropout: float = 0.5, relu_inputs: bool = False, word_counts=None,
-                 seed: int = 0, dtype=None, norm=None, image_every_step: bool = False):
+                 seed: int = 0, dtype=None, norm=None, image_every_step: bool = False,
+                 cell: str = "rnn"):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        if cell == "lstm" and relu_inputs:
+            raise ValueError("relu_inputs is a remark on Eq. 14's ReLU RNN; the LSTM's gates "
+                             "read their inputs as they are")
         self.V, self.D, self.H, self.E = int(vocab_size), int(image_dim), int(hidden), int(word_dim)
         self.dropout, self.relu_inputs = float(dropout), bool(relu_inputs)
-        self.image_every_step = bool(image_every_step)
+        self.image_every_step, self.cell = bool(image_every_step), cell
+        self.G = 4 * self.H if cell == "lstm" else self.H    # width of the input term a_t
+        # the decoding state: h, or [h | c] for the LSTM
+        self.state_size = 2 * self.H if cell == "lstm" else self.H
         # what rebuilds the model around saved parameters (checkpoint meta "arch")
         self.arch = dict(vocab_size=self.V, image_dim=self.D, word_dim=self.E, hidden=self.H,
-                         relu_inputs=self.relu_inputs, image_every_step=self.image_every_step)
+                         relu_inputs=self.relu_inputs, image_every_step=self.image_every_step,
+                         cell=self.cell)
         self.training = False           # True: dropout on in `loss`, masks drawn from `rng`
         self.rng = make_rng(seed + 1)
         self.dtype = dtype or float_dtype()
@@ -114,21 +136,26 @@ class CaptionModel:
                              f"model reads {self.D}-d ones")
         # Initialised on the host from one seed, so CPU and GPU runs start identically.
         g = numpy.random.default_rng(seed)
-        V, D, H, E = self.V, self.D, self.H, self.E
+        V, D, H, E, G = self.V, self.D, self.H, self.E, self.G
         b_o = (numpy.zeros(V) if word_counts is None else log_frequency_bias(word_counts, V))
         host = {
-            "W_hi": g.standard_normal((D, H)) / numpy.sqrt(D),         # Eq. 13
+            "W_hi": g.standard_normal((D, G)) / numpy.sqrt(D),         # Eq. 13
             "W_w": g.standard_normal((V, E)),                          # word vectors x_t
-            "W_hx": g.standard_normal((E, H)) / numpy.sqrt(E),         # Eq. 14
+            "W_hx": g.standard_normal((E, G)) / numpy.sqrt(E),         # Eq. 14
             # He scale: the image enters at t = 1 only (Eq. 14), and a ReLU recurrence at this
             # scale keeps the size of h over time instead of shrinking it by ~0.7 a step; at
             # half of it (1/sqrt(2H)) the image was all but gone by the fifth word, and on the
             # fc7 family (feature_families.py) the captions were 38% distinct instead of 61%
-            "W_hh": g.standard_normal((H, H)) * numpy.sqrt(2.0 / H),
-            "b_h": numpy.zeros(H),
+            "W_hh": g.standard_normal((H, G)) * numpy.sqrt(2.0 / H),
+            "b_h": numpy.zeros(G),
             "W_oh": g.standard_normal((H, V)) * (0.1 / numpy.sqrt(H)),  # Eq. 15, small: start
             "b_o": b_o,                                                 # at the unigram model
         }
+        if cell == "lstm":
+            # gates [i | f | o | g]: the usual LSTM start, the forget gate's bias at 1 (keep the
+            # cell), and the recurrent weights at 1/sqrt(H), since sigmoid and tanh saturate
+            host["W_hh"] = g.standard_normal((H, G)) / numpy.sqrt(H)
+            host["b_h"][H:2 * H] = 1.0
         self.params = {k: to_device(v, self.dtype) for k, v in host.items()}
 
     def normalised(self, feats):
@@ -172,7 +199,7 @@ class CaptionModel:
         x, c_x = dropout_forward(p["W_w"][inputs], self.dropout, train, rng)  # x_t = W_w 1_t
         # W_hx x_t, all steps in ONE 2-D GEMM: a (N, T, E) @ (E, H) product is N small GEMMs
         # in NumPy, each a thread hand-off in the BLAS (200x slower on a busy 2-core machine)
-        a = (x.reshape(N * T, self.E) @ p["W_hx"]).reshape(N, T, self.H)
+        a = (x.reshape(N * T, self.E) @ p["W_hx"]).reshape(N, T, self.G)
         on = None
         if self.relu_inputs:                                 # the paper's remark (Sec. 3.2)
             on = a > 0
@@ -182,7 +209,10 @@ class CaptionModel:
             a += bv[:, None, :]
         else:
             a[:, 0] += bv                                    # Eq. 14: 1(t = 1) b_v
-        h, c_rnn = rnn_forward(a, None, p["W_hh"], p["b_h"])  # Eq. 14 (no mask needed, above)
+        if self.cell == "lstm":                              # the LSTM in Eq. 14's place
+            h, c_rnn = lstm_forward(a, None, p["W_hh"], p["b_h"])
+        else:
+            h, c_rnn = rnn_forward(a, None, p["W_hh"], p["b_h"])  # Eq. 14 (no mask needed)
         hv, c_h = dropout_forward(h.reshape(N * T, self.H)[rows], self.dropout, train, rng)
         scores = hv @ p["W_oh"]                              # Eq. 15, one GEMM over M rows
         scores += p["b_o"]
@@ -201,13 +231,14 @@ class CaptionModel:
         grads = {"W_oh": c.hv.T @ dscores, "b_o": dscores.sum(axis=0)}
         dh = xp.zeros((N * T, self.H), dtype=self.dtype)
         dh[rows] = dropout_backward(dscores @ p["W_oh"].T, c.drop_h)
-        da, _, grads["W_hh"], grads["b_h"] = rnn_backward(dh.reshape(N, T, self.H), c.rnn)
+        backward = lstm_backward if self.cell == "lstm" else rnn_backward
+        da, _, grads["W_hh"], grads["b_h"] = backward(dh.reshape(N, T, self.H), c.rnn)
         # Padded steps receive exactly zero gradient, so the input side works on the M valid
         # rows only (fewer rows in the GEMMs and in the scatter).
         # b_v enters at t = 1 (Eq. 14) or, with `image_every_step`, at every step (padded
         # steps carry zero gradient, so the sum over all T is the sum over the valid ones)
         dbv = da.sum(axis=1) if self.image_every_step else da[:, 0]
-        da_v = da.reshape(N * T, self.H)[rows]
+        da_v = da.reshape(N * T, self.G)[rows]
         if self.relu_inputs:
             dbv = dbv * (c.bv > 0)
             da_v *= c.on.reshape(N * T, self.H)[rows]
@@ -239,31 +270,42 @@ class CaptionModel:
         return xp.maximum(bv, 0) if self.relu_inputs else bv
 
     def input_table(self):
-        """(V, H): the input term of Eq. 14 for every word, W_hx x_w (through f when
+        """(V, G): the input term of Eq. 14 for every word, W_hx x_w (through f when
         `relu_inputs`). Decoding looks a word's row up instead of doing two products a step."""
         table = self.params["W_w"] @ self.params["W_hx"]
         return xp.maximum(table, 0) if self.relu_inputs else table
 
     def step_input(self, table_rows, bv, first: bool):
-        """The input term of Eq. 14 at one step: table rows (N, H) of the previous words, plus
-        b_v (N, H) at t = 1 (first) or, with `image_every_step`, at every step."""
+        """The input term of Eq. 14 at one step: table rows (N, G) of the previous words, plus
+        b_v (N, G) at t = 1 (first) or, with `image_every_step`, at every step."""
         return table_rows + bv if (first or self.image_every_step) else table_rows
 
+    def initial_state(self, N: int):
+        """The state before the first step: h_0 = 0 (and c_0 = 0 for the LSTM), (N, state_size)."""
+        return xp.zeros((N, self.state_size), dtype=self.dtype)
+
     def step(self, a, prev_h):
-        """One step of Eq. 14-15 given the input term a (N, H) (table rows, + b_v at t = 1,
-        or at every step with `image_every_step`: `step_input`):
-        -> h (N, H), scores (N, V) (the logits of y_t)."""
+        """One step of Eq. 14-15 given the input term a (N, G) (table rows, + b_v at t = 1,
+        or at every step with `image_every_step`: `step_input`) and the state (N, state_size):
+        -> the new state, scores (N, V) (the logits of y_t)."""
         h = self.hidden_step(a, prev_h)
         return h, self.logits(h)
 
     def hidden_step(self, a, prev_h):
-        """Eq. 14 alone: a (N, H), prev_h (N, H) -> h (N, H)."""
-        h, _ = rnn_step_forward(a, prev_h, self.params["W_hh"], self.params["b_h"])  # Eq. 14
+        """Eq. 14 alone: a (N, G), the state (N, state_size) -> the new state: h (N, H), or
+        [h | c] (N, 2H) for the LSTM."""
+        p = self.params
+        if self.cell == "lstm":
+            H = self.H
+            h, c, _ = lstm_step_forward(a, prev_h[:, :H], prev_h[:, H:], p["W_hh"], p["b_h"])
+            return xp.concatenate([h, c], axis=1)
+        h, _ = rnn_step_forward(a, prev_h, p["W_hh"], p["b_h"])  # Eq. 14
         return h
 
     def logits(self, h):
-        """Eq. 15 before the softmax: h (N, H) -> scores (N, V), a fresh array."""
-        scores = h @ self.params["W_oh"]                          # Eq. 15
+        """Eq. 15 before the softmax: a state (N, state_size) -> scores (N, V), a fresh array
+        (the LSTM's state is [h | c]: its h half is read)."""
+        scores = h[:, :self.H] @ self.params["W_oh"]              # Eq. 15
         scores += self.params["b_o"]        # in place: no second (N, V) array, one pass less
         return scores
 

@@ -60,6 +60,9 @@ class GenConfig:
     image_every_step: bool = field(default=False, metadata={
         "help": "add b_v of Eq. 13 at every step of Eq. 14, not at t = 1 only (not the "
                 "paper's choice; see generator/model.py)"})
+    cell: Literal["rnn", "lstm"] = field(default="rnn", metadata={
+        "help": "the recurrence: 'rnn', Eq. 14's ReLU RNN (the paper's), or 'lstm' in its "
+                "place (Vinyals et al.'s choice, Sec. 4.2; see generator/model.py)"})
     lr: float = field(default=3e-4, metadata={
         "help": "RMSprop learning rate (1e-3 diverges early on shapes: the early RMSprop steps "
                 "are large, its running average starts at 0)"})
@@ -106,6 +109,8 @@ class GenConfig:
         require(self.decay > 0 and self.decay < 1, "decay", f"must be in (0, 1), got "
                 f"{self.decay!r}")
         require(math.isfinite(self.beta), "beta", f"must be a number, got {self.beta!r}")
+        require(not (self.cell == "lstm" and self.relu_inputs), "relu_inputs",
+                "is a remark on Eq. 14's ReLU RNN; it does not go with --cell lstm")
 
 
 def build_vocab(ds, threshold: int):
@@ -164,7 +169,7 @@ def train_generator(data, out, cfg: GenConfig, resume: bool = False, quiet=None,
                         cfg.whiten, cfg.whiten_eps, cfg.seed, log_probs=cfg.log_probs)
     model = CaptionModel(len(vocab), ds.feature_dim, hidden=cfg.hidden, word_dim=cfg.word_dim,
                          dropout=cfg.dropout, relu_inputs=cfg.relu_inputs,
-                         image_every_step=cfg.image_every_step,
+                         image_every_step=cfg.image_every_step, cell=cfg.cell,
                          word_counts=vocab.counts, seed=cfg.seed, norm=norm)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
