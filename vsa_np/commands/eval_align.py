@@ -65,5 +65,9 @@ def run(args) -> int:
         a = out["alignment"]
         print(f"alignment accuracy on {a['test']['n_words']} object words of test: arg-max "
               f"{a['test']['argmax']:.1f}%, MRF {a['test']['mrf']:.1f}% (beta {a['beta']:g}, "
-              f"chosen on val)")
+              f"chosen on val), over the boxes")
+        w = a["with_whole_image"]
+        print(f"  with the whole picture among the candidates: MRF {w['mrf']:.1f}% (arg-max "
+              f"{w['argmax']:.1f}%, beta {w['beta']:g}); {w['on_whole_image']:.1f}% of the "
+              "object words on the whole picture")
     return 0

@@ -105,6 +105,19 @@ OBJECTS_NOTE = (
     "naming fewer true objects. Right and wrong objects are marked on the captions page.")
 
 
+def _whole_image_note(res) -> list:
+    """The decoding with the whole picture (region 0) among the candidates, as in the paper."""
+    w = res["alignment"].get("with_whole_image")
+    if not w:
+        return []
+    return [f"The words may take the boxes only. With the whole picture among the candidates "
+            f"too (the paper's 20 regions), the MRF puts {w['on_whole_image']:.1f}% of the "
+            f"object words on it and {w['mrf']:.1f}% on their box (arg-max {w['argmax']:.1f}%, "
+            f"beta {w['beta']:g}): the whole picture contains every object, so a feature that "
+            "says what a picture contains matches every object word there too, and Eq. 8 has "
+            "no reason to prefer the box (`vsa_np/alignment/alignment_eval.py`).", ""]
+
+
 def _features_section(res: dict) -> list:
     """What a linear read-out of the world's features finds (ridge regression, fitted on the
     training images, scored on the test images): the whole-image feature the generator gets
@@ -149,11 +162,12 @@ def to_markdown(res: dict) -> str:
            "![loss curves](loss_curves.png)", "",
            "## Alignment of words to regions (Sec. 3.1.4, Eq. 10-12)", "",
            "Accuracy on the test words that name an object, against the shapes world's "
-           "ground truth (`alignments.json`); beta chosen on the validation split.", "",
+           "ground truth (`alignments.json`): is the word on its object's box? Beta chosen on "
+           "the validation split.", "",
            _table(["decoder", "beta", "accuracy"],
                   [["arg-max per word (beta = 0)", "0", f"{res['alignment']['argmax']:.1f}%"],
                    ["MRF (Viterbi)", f"{res['alignment']['beta']:g}",
-                    f"{res['alignment']['mrf']:.1f}%"]]), ""]
+                    f"{res['alignment']['mrf']:.1f}%"]]), ""] + _whole_image_note(res)
     for fig in res.get("alignment_figures", []):
         out.append(f"![alignment]({fig})")
     out += ["", "## Caption generation (Sec. 3.2, test split, beam search)", "",
