@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vsa_np.alignment.alignment_eval import alignment_accuracy, gold_sets
+from vsa_np.alignment.alignment_eval import (alignment_accuracy, boxes_only, gold_sets,
+                                             whole_image_share)
 from vsa_np.alignment.word_vectors import load_word_vectors, read_word_vectors
 from vsa_np.backend import to_host, xp
 from vsa_np.data import Vocab
@@ -52,4 +53,15 @@ def test_alignment_accuracy_by_hand():
     assert n == 3 and acc == pytest.approx(200 / 3)       # "circle" on region 2 is wrong
     with pytest.raises(DataError, match="sentence 8"):
         gold_sets(alignments, [8], positions, "x")
+    # two of the three object words decoded onto region 0, the whole picture
+    assert whole_image_share(np.array([[0, 0, 1, 0, 0, 0]]), gold) == pytest.approx(200 / 3)
+
+
+def test_boxes_only_drops_the_whole_picture_where_there_are_boxes():
+    rm = np.array([[True, True, True, False],     # whole picture + two boxes
+                   [True, False, False, False],   # the whole picture alone: kept
+                   [False, True, False, False]])
+    assert boxes_only(rm).tolist() == [[False, True, True, False], [True, False, False, False],
+                                       [False, True, False, False]]
+    assert rm[0, 0]                                # the caller's mask is not changed
 
