@@ -56,8 +56,10 @@ def shapes_world(n_images: int, feature_dim: int, seed: int = 0) -> Path:
     done = folder / "COMPLETE"
     if not done.is_file():
         print(f"making a shapes world of {n_images} images ({feature_dim}-d features) in {folder}")
+        # the fixed random network: fast, and the features the lessons' figures were made
+        # on (lesson 09 trains the CNN and compares the two)
         info = make_shapes(folder, n_images=n_images, seed=seed, feature_dim=feature_dim,
-                           progress=not QUICK)
+                           progress=not QUICK, cnn="random")
         print(f"  done in {info['seconds']:.1f} s")
         done.write_text("made by lessons/_common.py\n")
     return folder

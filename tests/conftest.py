@@ -29,7 +29,7 @@ def shared_data() -> Path:
 def tiny_world(tmp_path_factory) -> Path:
     """48 images (40 / 4 / 4), 128-d features, regions and alignments, made once per session."""
     out = tmp_path_factory.mktemp("shapes") / "world"
-    make_shapes(out, 48, 0, 128, progress=False)
+    make_shapes(out, 48, 0, 128, progress=False, cnn="random")   # fast: no CNN to train
     return out
 
 

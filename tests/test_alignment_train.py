@@ -17,7 +17,7 @@ TINY = ["--regions", "--embed", "64", "--hidden", "32", "--word-dim", "32", "--b
 def world(tmp_path_factory):
     from vsa_np.data.shapes import make_shapes
     root = tmp_path_factory.mktemp("shapes") / "tiny"
-    make_shapes(root, n_images=240, feature_dim=128, progress=False)   # 200 / 20 / 20 images
+    make_shapes(root, n_images=240, feature_dim=128, progress=False, cnn="random")   # 200 / 20 / 20 images
     return root
 
 

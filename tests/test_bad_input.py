@@ -29,8 +29,8 @@ def env(tmp_path_factory):
     run on it (one epoch each), and a few damaged copies."""
     root = tmp_path_factory.mktemp("bad_input")
     w, w32 = root / "w", root / "w32"
-    make_shapes(w, 120, seed=0, feature_dim=64, progress=False)
-    make_shapes(w32, 120, seed=0, feature_dim=32, progress=False)
+    make_shapes(w, 120, seed=0, feature_dim=64, progress=False, cnn="random")
+    make_shapes(w32, 120, seed=0, feature_dim=32, progress=False, cnn="random")
     small = ["--epochs", "1", "--hidden", "16", "--word-dim", "8", "--quiet"]
     assert main(["train-align", str(w), "--out", str(root / "a"), "--embed", "16"] + small) == 0
     assert main(["train-gen", str(w), "--out", str(root / "g"), "--eval-images", "5"]
@@ -225,12 +225,12 @@ def test_make_shapes_never_writes_into_a_users_data_set(tmp_path, capsys):
     (data / "dataset_flickr8k.json").write_text('{"images": []}')
     before = _snapshot(data)
     assert main(["make-shapes", str(data), "--images", "6", "--feature-dim", "8",
-                 "--quiet"]) == 2
+                 "--cnn", "random", "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert _snapshot(data) == before
     # --force writes the world's own files and touches nothing else
     assert main(["make-shapes", str(data), "--images", "6", "--feature-dim", "8", "--quiet",
-                 "--force"]) == 0
+                 "--cnn", "random", "--force"]) == 0
     assert (data / "dataset_flickr8k.json").read_text() == '{"images": []}'
     assert (data / "vgg_feats.mat").read_bytes() != b"the user's real features"
 

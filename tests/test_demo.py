@@ -7,7 +7,9 @@ from vsa_np.demo.report import GEN_KEYS
 
 
 def test_demo_tiny_end_to_end(tmp_path):
+    """The default path: a CNN trained here (on 12 pictures, one epoch), the LSTM generator."""
     res = run_demo(tmp_path, quiet=True, log=lambda *a: None, images=40, feature_dim=128,
+                   cnn_pictures=12, cnn_epochs=1,
                    align_epochs=2, align_embed=32, align_hidden=32, align_word_dim=16,
                    compare_eq7=True, gen_epochs=2, gen_hidden=32, gen_word_dim=16,
                    region_gen_epochs=1, beam=2, figures=1, caption_images=3, meteor=False)
@@ -28,3 +30,8 @@ def test_demo_tiny_end_to_end(tmp_path):
     assert f"| {saved['retrieval']['eq8']['annotation']['R@5']:.1f} |" in md
     assert "16.5" in md and "different data" in md
     assert res["seconds"]["total"] > 0
+    assert saved["features"]["cnn"]["kind"] == "trained" and (tmp_path / "data" / "cnn.npz").is_file()
+    assert saved["config"]["gen_cell"] == "lstm"
+    assert json.loads((tmp_path / "gen" / "best.json").read_text())["arch"]["cell"] == "lstm"
+    w = saved["alignment"]["with_whole_image"]
+    assert 0 <= w["mrf"] <= 100 and 0 <= w["on_whole_image"] <= 100

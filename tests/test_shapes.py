@@ -25,7 +25,7 @@ PLURALS = {s + "s": s for s in SHAPES}
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
-    summary = make_shapes(root, N_IMAGES, seed=3, progress=False)
+    summary = make_shapes(root, N_IMAGES, seed=3, progress=False, cnn="random")
     meta = json.loads((root / "dataset_shapes.json").read_text())
     return root, summary, meta, load_dataset(root)
 
@@ -143,7 +143,8 @@ def _digest(folder):
 
 def test_same_seed_same_bytes(tmp_path):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        make_shapes(tmp_path / name, 6, seed=seed, feature_dim=32, progress=False)
+        make_shapes(tmp_path / name, 6, seed=seed, feature_dim=32, progress=False,
+                    cnn="random")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
@@ -217,7 +218,8 @@ def test_linear_probe_reads_colour_shape_and_size():
 
 def test_cli_make_shapes_then_data_info(tmp_path, capsys):
     out = tmp_path / "w"
-    assert main(["make-shapes", str(out), "--images", "6", "--feature-dim", "16", "--quiet"]) == 0
+    assert main(["make-shapes", str(out), "--images", "6", "--feature-dim", "16", "--quiet",
+                 "--cnn", "random"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert main(["data-info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -45,7 +45,7 @@ VAL_FRACTION = TEST_FRACTION = 1 / 12
 MAX_REGIONS = 1 + MAX_OBJECTS + N_DISTRACTORS
 CHUNK = 128                    # images rendered and featurised together (bounds memory)
 CNN_FILE = "cnn.npz"           # the network of the features, beside them
-DEFAULT_CNN = "random"         # "trained": the CNN of trained_cnn.py (see make_shapes)
+DEFAULT_CNN = "trained"        # "random": the fixed network of shapes_cnn.py (see make_shapes)
 
 
 def split_sizes(n_images: int) -> dict:

@@ -35,11 +35,12 @@ from vsa_np.alignment.train import AlignConfig, train_alignment
 from vsa_np.config import positive, require
 from vsa_np.data import load_dataset
 from vsa_np.data.shapes import load_alignments, make_shapes
-from vsa_np.data.trained_cnn import probe_summary, probe_world
+from vsa_np.data.trained_cnn import DEFAULT_EPOCHS, DEFAULT_SCENES, probe_summary, probe_world
 from vsa_np.demo.report import write_report
 from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
 from vsa_np.generator.html import write_caption_page
 from vsa_np.generator.load import load_generator
+from vsa_np.generator.model import CELLS
 from vsa_np.generator.region_data import evaluate_regions
 from vsa_np.generator.train import GenConfig, train_generator
 from vsa_np.paths import output_folder
@@ -49,8 +50,10 @@ from vsa_np.paths import output_folder
 class DemoConfig:
     images: int = 1200          # shapes world size (train/val/test in proportion)
     feature_dim: int = 4096     # the "fc7" width of the shapes world's CNN
-    cnn: str = "random"         # the network of the features: "trained" or "random" (make-shapes)
+    cnn: str = "trained"        # the network of the features: "trained" or "random" (make-shapes)
     cnn_from: str = ""          # with cnn "trained": reuse this network instead of training one
+    cnn_pictures: int = DEFAULT_SCENES   # the trained CNN's own labelled pictures
+    cnn_epochs: int = DEFAULT_EPOCHS
     align_epochs: int = 15
     align_embed: int = 256      # h of Eq. 1 / Eq. 6 (the paper: 1000-1600; the shapes world is small)
     align_hidden: int = 256     # BRNN hidden size (the paper: 300-600)
@@ -62,6 +65,13 @@ class DemoConfig:
     gen_epochs: int = 40
     gen_hidden: int = 256
     gen_word_dim: int = 128
+    # The generator's recurrence: an LSTM reading b_v at every step, not Eq. 14's ReLU RNN with
+    # b_v at t = 1. A caption here names up to four objects; the RNN forgets the image and what
+    # it has named on the way and names objects that are not there (docs/benchmarks.md, issue
+    # 13: object precision 59% against the nearest neighbour's 68%; the LSTM reading b_v at
+    # every step, 99%). Both are options of train-gen (--cell, --image-every-step).
+    gen_cell: str = "lstm"
+    gen_image_every_step: bool = True
     region_gen_epochs: int = 15
     beam: int = 7
     meteor: bool = True         # METEOR needs Java (reported n/a without it)
@@ -80,6 +90,10 @@ class DemoConfig:
         require(0 <= self.align_dropout < 1, "align_dropout",
                 f"must be in [0, 1), got {self.align_dropout!r}")
         require(self.images >= 3, "images", f"need at least 3 images, got {self.images}")
+        require(self.cnn in ("trained", "random"), "cnn",
+                f"must be 'trained' or 'random', got {self.cnn!r}")
+        require(self.gen_cell in CELLS, "gen_cell", f"must be one of {CELLS}, got "
+                f"{self.gen_cell!r}")
 
 
 # What a demo writes in its folder: all that `--force` removes before a new demo (nothing else).
@@ -93,7 +107,7 @@ def _remove_previous(out: Path) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-QUICK = dict(images=300, feature_dim=1024, align_epochs=20, align_dropout=0.5,
+QUICK = dict(images=300, feature_dim=1024, cnn_pictures=300, cnn_epochs=4, align_epochs=20, align_dropout=0.5,
              compare_eq7=False, gen_epochs=15, region_gen_epochs=15, figures=2,
              caption_images=12, beam=3)
 
@@ -170,7 +184,8 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
 
     t = step("1/5 make the shapes world")
     world = make_shapes(data, n_images=cfg.images, seed=cfg.seed, feature_dim=cfg.feature_dim,
-                        progress=not quiet, cnn=cfg.cnn, cnn_from=cfg.cnn_from or None, log=log)
+                        progress=not quiet, cnn=cfg.cnn, cnn_from=cfg.cnn_from or None, log=log,
+                        cnn_train={"n_scenes": cfg.cnn_pictures, "epochs": cfg.cnn_epochs})
     ds = load_dataset(data, regions=True)
     features = {"cnn": {k: v for k, v in world["cnn"].items()
                         if k not in ("held_out_accuracy", "loss_per_step")},
@@ -208,7 +223,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
 
     t = step("4/5 train the multimodal RNN on full images (Sec. 3.2)")
     common = dict(hidden=cfg.gen_hidden, word_dim=cfg.gen_word_dim, eval_beam=cfg.beam,
-                  seed=cfg.seed)
+                  seed=cfg.seed, cell=cfg.gen_cell, image_every_step=cfg.gen_image_every_step)
     train_generator(data, out / "gen", GenConfig(epochs=cfg.gen_epochs, **common), quiet=quiet)
     gmodel, gvocab, _ = load_generator(out / "gen")
     gen = evaluate_with_baseline(gmodel, ds, gvocab, "test", beam=cfg.beam, meteor=cfg.meteor)

@@ -105,6 +105,22 @@ OBJECTS_NOTE = (
     "naming fewer true objects. Right and wrong objects are marked on the captions page.")
 
 
+def _generator_note(cfg: dict) -> str:
+    """Which recurrence the demo's generator used, and why it is not the paper's."""
+    cell = cfg.get("gen_cell", "rnn")
+    every = cfg.get("gen_image_every_step", False)
+    if cell == "rnn" and not every:
+        return "The generator: Eq. 13-15 as the paper writes them (a ReLU RNN, b_v at t = 1)."
+    return (f"The generator: Eq. 13 and 15 as the paper writes them, with "
+            f"{'an LSTM (Vinyals et al., Sec. 4.2)' if cell == 'lstm' else 'the ReLU RNN'} in "
+            f"Eq. 14's place{', reading b_v at every step' if every else ''}. A caption of the "
+            "shapes world names up to four objects, the last one 15 words after t = 1: with "
+            "the paper's RNN and b_v at t = 1 only, the image and what has been named are lost "
+            "on the way, and the captions name objects that are not in the picture "
+            "(docs/benchmarks.md, issue 13). `vsa-np train-gen --cell rnn` without "
+            "`--image-every-step` is the paper's model.")
+
+
 def _whole_image_note(res) -> list:
     """The decoding with the whole picture (region 0) among the candidates, as in the paper."""
     w = res["alignment"].get("with_whole_image")
@@ -171,6 +187,7 @@ def to_markdown(res: dict) -> str:
     for fig in res.get("alignment_figures", []):
         out.append(f"![alignment]({fig})")
     out += ["", "## Caption generation (Sec. 3.2, test split, beam search)", "",
+            _generator_note(res["config"]), "",
             _table(["model"] + list(GEN_KEYS),
                    [["vsa-np multimodal RNN"] + [res["generation"]["model"].get(k)
                                                   for k in GEN_KEYS],
