@@ -12,6 +12,7 @@ def test_demo_tiny_end_to_end(tmp_path):
                    cnn_pictures=12, cnn_epochs=1,
                    align_epochs=2, align_embed=32, align_hidden=32, align_word_dim=16,
                    compare_eq7=True, gen_epochs=2, gen_hidden=32, gen_word_dim=16,
+                   region_gen_hidden=32, region_gen_word_dim=16,
                    region_gen_epochs=1, beam=2, figures=1, caption_images=3, meteor=False)
     for name in ("report.md", "report.html", "results.json", "loss_curves.png", "captions.html",
                  "alignment_0.png"):

@@ -63,8 +63,8 @@ class DemoConfig:
     align_whiten: int = 64      # the shapes world's regions: shape and size sit in weak directions
     compare_eq7: bool = True    # also train with the Eq. 7 score
     gen_epochs: int = 40
-    gen_hidden: int = 256
-    gen_word_dim: int = 128
+    gen_hidden: int = 512       # the paper's "typical size" (Sec. 3.2); 256 named fewer objects
+    gen_word_dim: int = 256
     # The generator's recurrence: an LSTM reading b_v at every step, not Eq. 14's ReLU RNN with
     # b_v at t = 1. A caption here names up to four objects; the RNN forgets the image and what
     # it has named on the way and names objects that are not there (docs/benchmarks.md, issue
@@ -73,6 +73,9 @@ class DemoConfig:
     gen_cell: str = "lstm"
     gen_image_every_step: bool = True
     region_gen_epochs: int = 15
+    # the region generator: the paper's RNN (b_v at t = 1); a region's snippet names one object
+    region_gen_hidden: int = 256
+    region_gen_word_dim: int = 128
     beam: int = 7
     meteor: bool = True         # METEOR needs Java (reported n/a without it)
     figures: int = 4            # Figure-5-style alignments drawn
@@ -107,7 +110,7 @@ def _remove_previous(out: Path) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-QUICK = dict(images=300, feature_dim=1024, cnn_pictures=300, cnn_epochs=4, align_epochs=20, align_dropout=0.5,
+QUICK = dict(images=300, feature_dim=1024, cnn_pictures=300, cnn_epochs=4, gen_hidden=256, gen_word_dim=128, align_epochs=20, align_dropout=0.5,
              compare_eq7=False, gen_epochs=15, region_gen_epochs=15, figures=2,
              caption_images=12, beam=3)
 
@@ -222,9 +225,10 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     seconds["mrf"] = time.perf_counter() - t
 
     t = step("4/5 train the multimodal RNN on full images (Sec. 3.2)")
-    common = dict(hidden=cfg.gen_hidden, word_dim=cfg.gen_word_dim, eval_beam=cfg.beam,
-                  seed=cfg.seed, cell=cfg.gen_cell, image_every_step=cfg.gen_image_every_step)
-    train_generator(data, out / "gen", GenConfig(epochs=cfg.gen_epochs, **common), quiet=quiet)
+    train_generator(data, out / "gen", GenConfig(
+        epochs=cfg.gen_epochs, hidden=cfg.gen_hidden, word_dim=cfg.gen_word_dim,
+        eval_beam=cfg.beam, seed=cfg.seed, cell=cfg.gen_cell,
+        image_every_step=cfg.gen_image_every_step), quiet=quiet)
     gmodel, gvocab, _ = load_generator(out / "gen")
     gen = evaluate_with_baseline(gmodel, ds, gvocab, "test", beam=cfg.beam, meteor=cfg.meteor)
     items = []
@@ -242,7 +246,9 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     t = step("5/5 region-level generation from the MRF snippets (Sec. 4.3)")
     train_generator(data, out / "gen_regions",
                     GenConfig(epochs=cfg.region_gen_epochs, from_alignments=str(out / "align_eq8"),
-                              beta=report["beta"], **common), quiet=quiet)
+                              beta=report["beta"], hidden=cfg.region_gen_hidden,
+                              word_dim=cfg.region_gen_word_dim, eval_beam=cfg.beam,
+                              seed=cfg.seed), quiet=quiet)
     rmodel, rvocab, _ = load_generator(out / "gen_regions")
     regions = evaluate_regions({"region RNN": (rmodel, rvocab), "full-frame RNN": (gmodel, gvocab)},
                                ds, "test", beam=cfg.beam, meteor=cfg.meteor)
