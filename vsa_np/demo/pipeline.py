@@ -111,8 +111,8 @@ def _remove_previous(out: Path) -> None:
 
 
 QUICK = dict(images=300, feature_dim=1024, cnn_pictures=300, cnn_epochs=4, gen_hidden=256,
-             gen_word_dim=128, align_epochs=20, align_dropout=0.5, compare_eq7=False, gen_epochs=15, region_gen_epochs=15, figures=2,
-             caption_images=12, beam=3)
+             gen_word_dim=128, align_epochs=20, align_dropout=0.5, compare_eq7=False,
+             gen_epochs=15, region_gen_epochs=15, figures=2, caption_images=12, beam=3)
 
 
 def _plot_losses(out_png: Path, runs: dict) -> None:
