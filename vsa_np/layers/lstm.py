@@ -56,11 +56,16 @@ def lstm_step_backward(dh, dc, cache):
     return dz, dz @ Wh.T, dprev_c, prev_h.T @ dz, dz.sum(axis=0)
 
 
-def _dz(dh, dc, prev_c, i, f, o, g, tc):
-    """The gradient on the step's pre-activation z (N, 4H) and on c_{t-1}."""
+def _dz(dh, dc, prev_c, i, f, o, g, tc, out=None):
+    """The gradient on the step's pre-activation z (N, 4H), written into `out` when given, and
+    on c_{t-1}."""
+    H = dh.shape[1]
+    dz = xp.empty((dh.shape[0], 4 * H), dtype=dh.dtype) if out is None else out
     dc = dc + dh * o * (1 - tc * tc)
-    dz = xp.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),
-                         dh * tc * o * (1 - o), dc * i * (1 - g * g)], axis=1)
+    dz[:, :H] = dc * g * i * (1 - i)
+    dz[:, H:2 * H] = dc * prev_c * f * (1 - f)
+    dz[:, 2 * H:3 * H] = dh * tc * o * (1 - o)
+    dz[:, 3 * H:] = dc * i * (1 - g * g)
     return dz, dc * f
 
 
@@ -78,11 +83,14 @@ def lstm_forward(a, h0, Wh, b):
     prev_h = xp.zeros((N, H), dtype=a.dtype) if h0 is None else h0
     prev_c = xp.zeros((N, H), dtype=a.dtype)
     for t in range(T):
-        i, f, o, g = _gates(a[:, t] + prev_h @ Wh + b, H)
+        z = a[:, t] + prev_h @ Wh + b
+        gt = gates[:, t]                 # the activations go straight into their slot
+        gt[:, :3 * H] = _sigmoid(z[:, :3 * H])
+        gt[:, 3 * H:] = xp.tanh(z[:, 3 * H:])
+        i, f, o, g = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
         prev_c = f * prev_c + i * g
         prev_h = o * xp.tanh(prev_c)
         h[:, t], c[:, t] = prev_h, prev_c
-        gates[:, t] = xp.concatenate([i, f, o, g], axis=1)
     return h, (h, c, gates, h0, Wh)
 
 
@@ -99,9 +107,9 @@ def lstm_backward(dh, cache):
         gt = gates[:, t]
         i, f, o, g = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
         prev_c = c[:, t - 1] if t > 0 else zeros
-        dz, carry_c = _dz(dh[:, t] + carry_h, carry_c, prev_c, i, f, o, g, xp.tanh(c[:, t]))
+        dz, carry_c = _dz(dh[:, t] + carry_h, carry_c, prev_c, i, f, o, g, xp.tanh(c[:, t]),
+                          out=da[:, t])
         carry_h = dz @ Wh.T
-        da[:, t] = dz
     # dWh = sum_t h_{t-1}^T dz_t: ONE matrix product of the shifted states with all the dz
     prev = xp.empty_like(h)
     prev[:, 0] = 0 if h0 is None else h0
