@@ -187,7 +187,7 @@ def to_markdown(res: dict) -> str:
     for fig in res.get("alignment_figures", []):
         out.append(f"![alignment]({fig})")
     out += ["", "## Caption generation (Sec. 3.2, test split, beam search)", "",
-            _generator_note(res["config"]), "",
+            _generator_note(res.get("config", {})), "",
             _table(["model"] + list(GEN_KEYS),
                    [["vsa-np multimodal RNN"] + [res["generation"]["model"].get(k)
                                                   for k in GEN_KEYS],
