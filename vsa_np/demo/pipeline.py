@@ -91,7 +91,7 @@ class DemoConfig:
             value = getattr(self, f.name)
             if f.type == "int":
                 low = 0 if f.name in ("seed", "figures", "caption_images", "align_whiten",
-                                             "gen_patience") else 1
+                                      "gen_patience") else 1
                 require(isinstance(value, int) and value >= low, f.name,
                         f"must be a whole number >= {low}, got {value!r}")
         require(positive(self.align_lr), "align_lr", f"must be > 0, got {self.align_lr!r}")
