@@ -9,6 +9,7 @@ beam search (beam 7) over `--decode` images of random features (issue 7's target
 in under 10 s on two cores).
 
     OPENBLAS_NUM_THREADS=2 python bench/gen_epoch.py [--steps N] [--decode 1000] [--json]
+        [--cell rnn|lstm] [--image-every-step]     (the LSTM: the demo's generator)
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def main(argv=None) -> int:
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--word-dim", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--cell", choices=("rnn", "lstm"), default="rnn")
+    p.add_argument("--image-every-step", action="store_true")
     p.add_argument("--decode", type=int, default=1000, help="images to beam-search (0: none)")
     p.add_argument("--beam", type=int, default=7)
     p.add_argument("--json", action="store_true")
@@ -52,9 +55,10 @@ def main(argv=None) -> int:
     vocab = Vocab.build(ds.sentences_of("train")[1], 5)
     enc = encode_split(ds, vocab, "train")
     cfg = GenConfig(hidden=args.hidden, word_dim=args.word_dim, batch_size=args.batch_size,
-                    lr=3e-4, dropout=0.5)
+                    lr=3e-4, dropout=0.5, cell=args.cell, image_every_step=args.image_every_step)
     model = CaptionModel(len(vocab), 4096, hidden=cfg.hidden, word_dim=cfg.word_dim,
-                         dropout=cfg.dropout, word_counts=vocab.counts)
+                         dropout=cfg.dropout, word_counts=vocab.counts, cell=cfg.cell,
+                         image_every_step=cfg.image_every_step)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     S, B = len(enc.lengths), cfg.batch_size
     n = math.ceil(S / B) if args.steps <= 0 else args.steps
@@ -69,6 +73,7 @@ def main(argv=None) -> int:
         times.append(time.perf_counter() - t)
     wall = time.perf_counter() - t_epoch
     out = {"device": device_name, "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+           "cell": cfg.cell, "image_every_step": cfg.image_every_step,
            "sentences": S, "vocab": len(vocab), "hidden": cfg.hidden, "word_dim": cfg.word_dim,
            "batch": B, "steps": n, "epoch_s" if args.steps <= 0 else "wall_s": round(wall, 2),
            "step_ms_median": round(1000 * float(np.median(times)), 1),
