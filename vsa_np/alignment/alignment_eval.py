@@ -101,14 +101,17 @@ def whole_image_share(assignment, gold) -> float:
     return 100.0 * sum(on) / len(on) if on else float("nan")
 
 
-def evaluate_alignment(model, ds, vocab, alignments: dict, split: str, betas=BETAS,
-                       where: str = "alignments.json", whole_image: bool = False) -> dict:
-    """{"n_words": object words, "accuracy": {beta: %}, "on_whole_image": {beta: %}} for every
-    beta (0 = naive arg-max); `whole_image`: region 0 is a candidate too (the paper's 20)."""
+def _split_truth(model, ds, vocab, alignments: dict, split: str, where: str):
+    """The word-region scores of a split and the acceptable regions of its words:
+    (scores, word_mask, region_mask, gold)."""
     scores, wmask, rmask, positions, sentids, _ = split_word_region_scores(model, ds, vocab, split)
+    return scores, wmask, rmask, gold_sets(alignments, sentids, positions, where)
+
+
+def _by_beta(scores, wmask, rmask, gold, betas, whole_image: bool) -> dict:
+    """Decode at every beta over the boxes (or, `whole_image`, over every region too)."""
     if not whole_image:
         rmask = boxes_only(rmask)
-    gold = gold_sets(alignments, sentids, positions, where)
     acc, on_whole, n = {}, {}, 0
     for beta in betas:
         assignment, _ = viterbi_align_batch(scores, beta, wmask, rmask)
@@ -117,17 +120,25 @@ def evaluate_alignment(model, ds, vocab, alignments: dict, split: str, betas=BET
     return {"n_words": n, "accuracy": acc, "on_whole_image": on_whole}
 
 
+def evaluate_alignment(model, ds, vocab, alignments: dict, split: str, betas=BETAS,
+                       where: str = "alignments.json", whole_image: bool = False) -> dict:
+    """{"n_words": object words, "accuracy": {beta: %}, "on_whole_image": {beta: %}} for every
+    beta (0 = naive arg-max); `whole_image`: region 0 is a candidate too (the paper's 20)."""
+    return _by_beta(*_split_truth(model, ds, vocab, alignments, split, where), betas, whole_image)
+
+
 def alignment_report(model, ds, vocab, alignments: dict, betas=BETAS, where="alignments.json"):
     """Beta chosen on val, accuracies on test, decoding over the boxes: {"beta", "val": {...},
     "test": {"argmax", "mrf", "n_words"}, "with_whole_image": the same decoding with region 0
     among the candidates, {"beta", "argmax", "mrf", "on_whole_image": % of object words the
-    MRF puts there}} (see the module's docstring)."""
+    MRF puts there}} (see the module's docstring). Each split is scored once, decoded both ways."""
+    truth = {split: _split_truth(model, ds, vocab, alignments, split, where)
+             for split in ("val", "test")}
     out = {}
     for whole in (False, True):
-        val = evaluate_alignment(model, ds, vocab, alignments, "val", betas, where, whole)
+        val = _by_beta(*truth["val"], betas, whole)
         best = max(val["accuracy"], key=lambda b: (val["accuracy"][b], -b))
-        test = evaluate_alignment(model, ds, vocab, alignments, "test", (0.0, best), where,
-                                  whole)
+        test = _by_beta(*truth["test"], (0.0, best), whole)
         out[whole] = {"beta": best, "val": {"accuracy_by_beta": val["accuracy"],
                                             "n_words": val["n_words"]},
                       "test": {"argmax": test["accuracy"][0.0], "mrf": test["accuracy"][best],

@@ -9,8 +9,9 @@ no regions), to check that training works on features like the ones you have.
 `--cnn trained` (the default) computes the features with a CNN trained first, here, on labelled
 pictures of its own (`vsa_np.data.trained_cnn`, about 3 minutes on two cores; `--cnn-from FILE`
 reuses one, e.g. another world's cnn.npz); `--cnn random` with the fixed random network of
-`vsa_np.data.shapes_cnn` (seconds; its whole-image features say poorly what a picture contains). Either is saved as
-OUT/cnn.npz, which `vsa-np caption --images` uses to compute features from new pictures."""
+`vsa_np.data.shapes_cnn` (seconds; its whole-image features say poorly what a picture
+contains). Either is saved as OUT/cnn.npz, which `vsa-np caption --images` uses to compute
+features from new pictures."""
 from __future__ import annotations
 
 import argparse

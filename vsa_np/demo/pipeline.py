@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vsa_np.alignment.alignment_eval import alignment_report, split_word_region_scores
+from vsa_np.alignment.alignment_eval import (alignment_report, boxes_only,
+                                             split_word_region_scores)
 from vsa_np.alignment.baseline import baseline_report
 from vsa_np.alignment.evaluate import evaluate_retrieval
 from vsa_np.alignment.figures import plot_alignment
 from vsa_np.alignment.model import load_alignment
-from vsa_np.alignment.mrf import viterbi_align
+from vsa_np.alignment.mrf import viterbi_align_batch
 from vsa_np.alignment.train import AlignConfig, train_alignment
 from vsa_np.config import positive, require
 from vsa_np.data import load_dataset
@@ -158,10 +159,9 @@ def _alignment_figures(out: Path, model, ds, vocab, beta: float, n: int) -> list
         seen.add(img)
         n_w, n_r = int(wmask[k].sum()), int(rmask[k].sum())
         sc = scores[k, :n_w, :n_r]
-        boxes = sc.copy()
-        if n_r > 1:                       # decoded over the boxes, as the report scores it
-            boxes[:, 0] = -np.inf
-        assignment, _ = viterbi_align(boxes, beta)
+        # decoded over the boxes, as the report scores it
+        assignment = viterbi_align_batch(sc[None], beta, None,
+                                         boxes_only(rmask[k:k + 1, :n_r]))[0][0]
         tokens = [token_lists[k][p] for p in positions[k][:n_w]]
         picture = np.asarray(Image.open(ds.root / "images" / ds.images[img]["filename"]))
         name = f"alignment_{len(names)}.png"

@@ -31,10 +31,13 @@ def _sigmoid(z):
     return 0.5 * (1 + xp.tanh(0.5 * z))
 
 
-def _gates(z, H):
-    """(N, 4H) pre-activations -> i, f, o, g (each (N, H))."""
-    ifo = _sigmoid(z[:, :3 * H])
-    return ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:], xp.tanh(z[:, 3 * H:])
+def _gates(z, H, out=None):
+    """(N, 4H) pre-activations -> i, f, o, g (each (N, H)), views of `out` (N, 4H) when given
+    (the sequence keeps every step's gates for backward)."""
+    out = xp.empty_like(z) if out is None else out
+    out[:, :3 * H] = _sigmoid(z[:, :3 * H])
+    out[:, 3 * H:] = xp.tanh(z[:, 3 * H:])
+    return out[:, :H], out[:, H:2 * H], out[:, 2 * H:3 * H], out[:, 3 * H:]
 
 
 def lstm_step_forward(a, prev_h, prev_c, Wh, b):
@@ -83,11 +86,7 @@ def lstm_forward(a, h0, Wh, b):
     prev_h = xp.zeros((N, H), dtype=a.dtype) if h0 is None else h0
     prev_c = xp.zeros((N, H), dtype=a.dtype)
     for t in range(T):
-        z = a[:, t] + prev_h @ Wh + b
-        gt = gates[:, t]                 # the activations go straight into their slot
-        gt[:, :3 * H] = _sigmoid(z[:, :3 * H])
-        gt[:, 3 * H:] = xp.tanh(z[:, 3 * H:])
-        i, f, o, g = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
+        i, f, o, g = _gates(a[:, t] + prev_h @ Wh + b, H, out=gates[:, t])
         prev_c = f * prev_c + i * g
         prev_h = o * xp.tanh(prev_c)
         h[:, t], c[:, t] = prev_h, prev_c
