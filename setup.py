@@ -10,7 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vsa_np", "vsa_np.*", "gradcheck", "gradcheck.*"]),
-    install_requires=["numpy>=1.23", "scipy>=1.9", "pillow>=9", "matplotlib>=3.5", "tqdm>=4.60"],
+    install_requires=["numpy>=1.23", "scipy>=1.9", "pillow>=9", "matplotlib>=3.5", "tqdm>=4.60",
+                      "threadpoolctl>=3.1"],
     extras_require={
         "test": ["pytest>=7", "pycocoevalcap>=1.2", "jupytext>=1.14", "ruff>=0.5"],
         "gpu": ["cupy>=12"],

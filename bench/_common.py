@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 import numpy
-
-from vsa_np import blas_threads as blas   # imports no backend: safe before parse_args
+from threadpoolctl import threadpool_info, threadpool_limits   # no vsa_np: safe before parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 FLICKR8K = ROOT.parent / "shared" / "data" / "flickr8k"
@@ -81,8 +80,12 @@ def import_backend():
 
 
 def blas_threads() -> int:
-    """Threads NumPy's OpenBLAS uses (asked from the library itself; else the CPU count)."""
-    return blas.get()
+    """Threads NumPy's BLAS uses (asked from the library itself by threadpoolctl; else
+    $OPENBLAS_NUM_THREADS or the CPU count)."""
+    counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    if counts:
+        return max(counts)
+    return int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
 
 
 def set_blas_threads(n: int | None) -> int:
@@ -92,8 +95,10 @@ def set_blas_threads(n: int | None) -> int:
     whose cores other processes also use, a small product ((100, 512) x (512, 512), as in every
     step of a recurrence) can take 50x longer with 2 threads than with 1, because each product
     waits for a descheduled thread. Benchmarks say which count they ran with."""
-    if n is not None and not blas.set(n):
-        print("note: cannot set the BLAS thread count of this NumPy build", file=sys.stderr)
+    if n is not None:
+        threadpool_limits(n, user_api="blas")       # process-wide, for the rest of the run
+        if blas_threads() != n:
+            print("note: cannot set the BLAS thread count of this NumPy build", file=sys.stderr)
     return blas_threads()
 
 

@@ -27,14 +27,15 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "flickr8k"
 POOL = 256   # distinct random region-feature sets, indexed by image (a memory bound)
 
 
-def step_flops(B, R, D, W, steps, E, H, M) -> float:
+def step_flops(B, R, D, W, n_first, E, H, M) -> float:
     """Multiply-adds x 2 of the matrix products of one step (forward and backward).
 
-    W: words in the batch; steps: [(offset, n_t)] of the packed recurrence."""
+    W: words in the batch; n_first: sentences with at least one word (the rows of the
+    recurrence's first step, the only ones without a previous state)."""
     region = 2 * B * R * D * M * 2                      # Eq. 1 forward + dW_m (no dx)
     score = 2 * W * B * R * M * 3                       # Q = s v^T; dv = dQ^T s; ds = dQ v
     words = 2 * W * E * H * 3 + 2 * W * H * M * 3       # Eq. 3 and Eq. 6: forward, dW, dx
-    with_prev = W - steps[0][1]                         # rows that read a previous state
+    with_prev = W - n_first                             # rows that read a previous state
     rnn = 2 * (2 * with_prev * H * H * 2 + 2 * W * H * H)   # 2 directions: fwd, dh_prev, dW
     return float(region + score + words + rnn)
 
@@ -67,12 +68,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
-    from vsa_np.alignment.packing import pack
-    from vsa_np.alignment.train import AlignConfig, build_model, train_step
+    from vsa_np.alignment.train import AlignConfig, build_model
     from vsa_np.backend import device_name, synchronize, xp
+    from vsa_np.core.train import SGDMomentum, train_step
     from vsa_np.data import Vocab, encode_split, load_dataset, ranking_order
     from vsa_np.feature_norm import fit_feature_norm
-    from vsa_np.optim import SGDMomentum
 
     ds = load_dataset(args.data, regions=False, features=False)
     vocab = Vocab.build(ds.sentences_of("train")[1], 5)
@@ -83,8 +83,8 @@ def main(argv=None) -> int:
     g = np.random.default_rng(0)
     pool = np.maximum(g.standard_normal((POOL, R, D), dtype=np.float32), 0)   # fc7-like >= 0
     # the trainer's feature normalisation, fitted on (part of) the pool
-    norm = fit_feature_norm(pool.reshape(-1, D)[:4096], cfg.center_features, cfg.whiten,
-                            cfg.whiten_eps)
+    norm = fit_feature_norm(pool.reshape(-1, D)[:4096], whiten=cfg.whiten, seed=cfg.seed,
+                            sq_norm=1.0)
     model = build_model(cfg, len(vocab), D, norm=norm)
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     order = ranking_order(enc.img_idx[usable], B, g)
@@ -105,12 +105,12 @@ def main(argv=None) -> int:
     for k in range(n):
         b = batch(k)
         W = int(b["word_mask"].sum())
-        steps = pack(b["word_mask"]).steps
+        n_first = int(b["word_mask"].any(axis=1).sum())
         t = time.perf_counter()
         losses.append(train_step(model, opt, b, cfg, seed=k + 1))
         synchronize()
         times.append(time.perf_counter() - t)
-        flops.append(step_flops(len(b["words"]), R, D, W, steps, cfg.word_dim, cfg.hidden,
+        flops.append(step_flops(len(b["words"]), R, D, W, n_first, cfg.word_dim, cfg.hidden,
                                 cfg.embed))
     wall = time.perf_counter() - t_all
     times, flops = np.array(times), np.array(flops)

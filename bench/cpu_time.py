@@ -8,7 +8,7 @@ with one BLAS thread mostly is). Run it from the root of each version's checkout
 
 Prints one JSON line: the minimum and median CPU ms over the repeats (after one warm-up). The
 steps are `make_align` / `make_gen` of bench/train_step.py at the paper's sizes; beam search is
-bench/decode.py's model (END made unlikely, every caption runs to 20 words), one worker.
+bench/decode.py's model (END made unlikely, every caption runs to 20 words), one BLAS thread.
 """
 import json
 import sys
@@ -58,8 +58,7 @@ def main(argv) -> int:
     else:
         from bench.decode import word_counts
         from vsa_np.backend import to_device
-        from vsa_np.generator.decode import beam_search
-        from vsa_np.generator.model import CaptionModel
+        from vsa_np.core.generator import CaptionModel, beam_search
         counts, _ = word_counts(sz["vocab"], False)
         model = CaptionModel(sz["vocab"], sz["image_dim"], hidden=sz["gen_hidden"],
                              word_dim=sz["gen_word_dim"], dropout=0.0, word_counts=counts, seed=0)
@@ -68,7 +67,7 @@ def main(argv) -> int:
         feats = to_device(numpy.abs(g.standard_normal((300, sz["image_dim"]),
                                                       dtype=numpy.float32)))
         res["beam_300"] = summary(cpu_times(
-            lambda: beam_search(model, feats, beam=7, max_len=20, workers=1), reps))
+            lambda: beam_search(model, feats, beam=7, max_len=20), reps))
     print(json.dumps(res))
     return 0
 

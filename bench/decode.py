@@ -8,10 +8,11 @@ by 30 so that no beam ends before the 20-word limit: every image runs all 21 ste
 beams alive, the most work beam search can do (an upper bound on the time of a trained model,
 whose captions end after ~11 words). `--end logfreq` keeps the unigram bias (the lower bound).
 Features are random non-negative 4096-d vectors. The figure printed is the median over
---repeats runs of `vsa_np.generator.decode.beam_search` on all the images.
+--repeats runs of `vsa_np.core.generator.beam_search` on all the images (one thread of Python;
+the BLAS uses --threads, by default one per core).
 
     python -m bench.decode                    # 1000 images, beam 7
-    python -m bench.decode --json --workers 1     # one thread over all images
+    python -m bench.decode --json --threads 1     # one BLAS thread
 """
 from __future__ import annotations
 
@@ -61,14 +62,11 @@ def main(argv=None) -> int:
         p.add_argument("--max-len", type=int, default=20)
         p.add_argument("--end", choices=("worst", "logfreq"), default="worst",
                        help="worst: END made unlikely, every caption runs to --max-len")
-        p.add_argument("--workers", type=int, default=None,
-                       help="CPU threads over the images (default: beam_search's, one a core)")
     args = C.parse_args(__doc__, add, argv)
     if args.tiny:
         args.images, args.repeats = min(args.images, 20), min(args.repeats, 2)
     backend = C.import_backend()
-    from vsa_np.generator.decode import _n_workers, beam_search
-    from vsa_np.generator.model import CaptionModel
+    from vsa_np.core.generator import CaptionModel, beam_search
     sz = args.sizes
     counts, source = word_counts(sz["vocab"], args.tiny)
     model = CaptionModel(sz["vocab"], sz["image_dim"], hidden=sz["gen_hidden"],
@@ -82,15 +80,13 @@ def main(argv=None) -> int:
     result = {}
 
     def run():
-        result["caps"] = beam_search(model, feats, beam=args.beam, max_len=args.max_len,
-                                     workers=args.workers)
+        result["caps"] = beam_search(model, feats, beam=args.beam, max_len=args.max_len)
 
     t = C.timeit(run, repeats=args.repeats, warmup=1, sync=backend.synchronize)
     lengths = numpy.array([len(c) for c in result["caps"].best()[0]])
     sec = t["median_ms"] / 1e3
     out = {"device": backend.device_name, "machine": C.machine(), "images": args.images,
-           "beam": args.beam, "max_len": args.max_len,
-           "workers": _n_workers(args.workers, args.images), "output_bias": source,
+           "beam": args.beam, "max_len": args.max_len, "output_bias": source,
            "end": args.end,
            "seconds": round(sec, 3), "min_seconds": round(t["min_ms"] / 1e3, 3),
            "all_ms": t["all_ms"], "captions_per_s": round(args.images / sec, 1),
@@ -110,8 +106,7 @@ def main(argv=None) -> int:
     C.emit(out, args.json, [
         f"machine: {m['cpu']}, {m['cores']} cores, {m['blas']} ({m['blas_threads']} threads), "
         f"load average {m['loadavg']}; device {out['device']}",
-        f"beam search, beam {args.beam}, max {args.max_len} words, {args.images} images, "
-        f"{out['workers']} worker(s): "
+        f"beam search, beam {args.beam}, max {args.max_len} words, {args.images} images: "
         f"{sec:.2f} s (median of {args.repeats}, min {out['min_seconds']:.2f} s) = "
         f"{out['captions_per_s']:.0f} captions/s; mean caption {out['mean_caption_words']:.1f} "
         f"words (output bias: {source}, --end {args.end})"] + lines)

@@ -2,7 +2,7 @@
 
 Flickr8K's 30,000 real training captions (../shared/data/flickr8k/), its 2,538-word vocabulary
 (words seen >= 5 times, plus START/END), random 4096-d "fc7" features (the real ones are not
-shipped), hidden 512, batch 100: 300 RMSprop steps of `vsa_np.generator.train.train_step`, the
+shipped), hidden 512, batch 100: 300 RMSprop steps of `vsa_np.core.train.train_step`, the
 trainer's own step. Prints the wall time of the epoch and the median step; then, with the model
 just trained (a language model of Flickr8K, so captions of realistic lengths), the time of a
 beam search (beam 7) over `--decode` images of random features (issue 7's target: 1000 images
@@ -44,11 +44,9 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(REPO))
     from vsa_np.backend import device_name, synchronize
     from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
-    from vsa_np.generator.decode import beam_search
-    from vsa_np.generator.model import CaptionModel
-    from vsa_np.generator.train import GenConfig, train_step
-    from vsa_np.optim import RMSProp
-    from vsa_np.train_loop import epoch_order
+    from vsa_np.core.generator import CaptionModel, beam_search
+    from vsa_np.core.train import RMSProp, epoch_order, train_step
+    from vsa_np.generator.train import GenConfig
 
     ds = load_dataset(args.data)
     ds.feats = np.random.default_rng(0).standard_normal((len(ds), 4096), dtype=np.float32)

@@ -2,7 +2,7 @@
 
 A step is what a trainer does per batch: forward, backward, elementwise clip at 5, weight decay,
 update (SGD with momentum 0.9 for the alignment model, RMSprop for the generator, from
-`vsa_np.optim`). Float32. Shapes (bench/_common.py PAPER):
+`vsa_np.core.train`). Float32. Shapes (bench/_common.py PAPER):
 
   alignment (Sec. 3.1): batch 100 image-sentence pairs, R = 20 regions of 4096-d (and R = 1, the
     whole image only), h = 1000, BRNN hidden 500, 300-d words, vocabulary 2,538, sentences with
@@ -95,9 +95,9 @@ def make_align(sz: dict, R: int, lengths, seed: int = 0, whiten: int = 0):
     """(step function, model) of the alignment model on a fixed batch. whiten > 0: with the
     trainer's centring and a whitening of that many directions (a random orthonormal basis:
     the cost is what is measured), as `vsa-np train-align` runs it."""
-    from vsa_np.alignment import AlignmentModel
+    from vsa_np.core.alignment import AlignmentModel
+    from vsa_np.core.train import SGDMomentum, add_weight_decay, clip_elementwise
     from vsa_np.feature_norm import FeatureNorm
-    from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
     kw = {}
     if whiten:
         g = numpy.random.default_rng(seed)
@@ -123,8 +123,8 @@ def make_align(sz: dict, R: int, lengths, seed: int = 0, whiten: int = 0):
 def make_gen(sz: dict, lengths, seed: int = 0):
     """(step function, model) of the generator on a fixed batch (dropout on, as in training)."""
     from vsa_np.backend import rng
-    from vsa_np.generator.model import CaptionModel
-    from vsa_np.optim import RMSProp, add_weight_decay, clip_elementwise
+    from vsa_np.core.generator import CaptionModel
+    from vsa_np.core.train import RMSProp, add_weight_decay, clip_elementwise
     model = CaptionModel(sz["vocab"], sz["image_dim"], hidden=sz["gen_hidden"],
                          word_dim=sz["gen_word_dim"], dropout=0.5, seed=seed)
     opt = RMSProp(1e-3, decay=0.999)

@@ -14,7 +14,8 @@ bench/train_step.py, and the same number of threads (torch.set_num_threads = Num
 threads). They follow the same algorithm as vsa-np where PyTorch has no layer for it:
 - alignment: the BRNN's two ReLU recurrences (Eq. 4-5) share the input e_t and have no input
   matrix of their own, which `torch.nn.RNN` cannot express, so they are written as a loop over
-  the time steps of the packed (time-major, longest first) sentences, like vsa-np's; scores
+  the time steps of the packed (time-major, longest first) sentences: step t works on the
+  sentences still going, as vsa-np's `rnn_forward` on its sentences sorted longest first; scores
   Eq. 8 as one (W, B*R) product and a max; the loss Eq. 9.
 - generator: Eq. 13-15 with the recurrence as a loop over time steps over the padded batch (what
   `torch.nn.RNN` computes too), the output layer and the loss on the valid steps only; dropout
@@ -26,6 +27,7 @@ threads). They follow the same algorithm as vsa-np where PyTorch has no layer fo
 from __future__ import annotations
 
 import sys
+from typing import NamedTuple
 
 import numpy
 
@@ -33,9 +35,40 @@ from bench import _common as C
 from bench.train_step import align_batch, caption_batch, make_align, make_gen
 
 
+class Packed(NamedTuple):
+    """Where the W valid words of a left-aligned (B, T) batch are (host arrays).
+
+    flat:  (W,) sentence-major: positions in the flattened (B*T) padded layout
+    seg:   (W,) sentence-major: the sentence of each word, non-decreasing
+    tm:    (W,) time-major row r holds sentence-major word tm[r]
+    steps: [(offset, n_t)] per time step: the time-major rows of step t (longest sentences first)
+    """
+    flat: numpy.ndarray
+    seg: numpy.ndarray
+    tm: numpy.ndarray
+    steps: list
+
+
+def pack(word_mask) -> Packed:
+    """The time-major packing PyTorch's loop walks through (sentences sorted longest first)."""
+    m = numpy.asarray(word_mask, dtype=bool)
+    B, T = m.shape
+    lengths = m.sum(axis=1)
+    flat = numpy.flatnonzero(m.ravel())
+    starts = numpy.cumsum(lengths) - lengths          # sentence-major start of each sentence
+    by_length = numpy.argsort(-lengths, kind="stable")
+    tm, steps, offset = [], [], 0
+    for t in range(int(lengths.max(initial=0))):
+        alive = by_length[:int((lengths > t).sum())]
+        tm.append(starts[alive] + t)
+        steps.append((offset, len(alive)))
+        offset += len(alive)
+    tm = numpy.concatenate(tm) if tm else numpy.zeros(0, dtype=numpy.int64)
+    return Packed(flat, flat // T, tm, steps)
+
+
 def torch_align_step(torch, model, batch, opt, wd=1e-4):
     """A training step of the alignment model in eager PyTorch; model: dict of leaf tensors."""
-    from vsa_np.alignment.packing import pack
     P = model
     p = pack(batch["word_mask"])
     regions = torch.from_numpy(batch["regions"])
@@ -105,7 +138,7 @@ def torch_gen_step(torch, P, batch, opt, p_drop=0.5, wd=1e-6):
 
 
 def _clip_decay(torch, P, wd):
-    """Elementwise clip at 5, then L2 decay on the matrices, as vsa_np.optim."""
+    """Elementwise clip at 5, then L2 decay on the matrices, as vsa_np.core.train."""
     with torch.no_grad():
         for p in P.values():
             p.grad.clamp_(-5.0, 5.0)

@@ -22,6 +22,11 @@
 # | 06 | the multimodal RNN (Eq. 13-15), greedy and beam search decoding |
 # | 07 | the evaluation metrics (BLEU, METEOR, CIDEr, ROUGE-L; Tables 2-3) |
 # | 08 | region-level generation (Sec. 4.3, Table 3) |
+# | 09 | the image side: convolution, pooling, a CNN trained from scratch (Sec. 3.1.1) |
+#
+# In vsa-np the paper's maths is `vsa_np/core/`: the layers, the alignment model, the MRF, the
+# generator and its decoders, the optimisers and the training loop, one file each; the lessons
+# import it directly. The rest of the package reads the data, runs and evaluates it.
 #
 # This lesson is about the inputs: sentences, and CNN features of images and of their regions.
 

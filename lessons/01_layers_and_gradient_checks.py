@@ -13,16 +13,17 @@
 #   multimodal RNN (Eq. 14).
 #
 # vsa-np writes each as a pair, CS231n style: `out, cache = x_forward(...)` and
-# `grads = x_backward(dout, cache)`. Nothing computes gradients automatically, so every backward
-# pass is a derivation that can be wrong. This lesson derives them, checks them against numerical
-# gradients, and looks at why the check is done in float64 with a step h of about 1e-5.
+# `grads = x_backward(dout, cache)`, all in `vsa_np/core/layers.py`. Nothing computes gradients
+# automatically, so every backward pass is a derivation that can be wrong. This lesson derives
+# them, checks them against numerical gradients, and looks at why the check is done in float64
+# with a step h of about 1e-5.
 
 # %%
 import numpy as np
 from _common import QUICK, figure_dir, plt, save
 from exercises import exercise
 
-import vsa_np.layers as L
+import vsa_np.core.layers as L
 from gradcheck import numerical_grad, numerical_grad_array, rel_error, run_checks
 from gradcheck.checks.layers import LAYER_CHECKS
 from gradcheck.cli import format_table
@@ -99,29 +100,34 @@ for x0 in (0.5, 3e-6):
 #
 # h_t feeds both the loss (its own upstream gradient dh_t) and the next step, so the gradient
 # arriving at h_t is `g_t = dh_t + dz_{t+1} W^T`: walk backwards through time carrying that second
-# term. Right to left (Eq. 5) is the same with time reversed. The library does this in one loop
-# for the carry and ONE matrix product for dW over all steps; below it is checked against chaining
-# the single-step backward pass by hand.
+# term. Right to left (Eq. 5) is the same with time reversed. `rnn_forward(a, Wh, b)` runs the
+# recurrence from h_0 = 0 (`reverse=True`: right to left from h_{T+1} = 0) and
+# `rnn_backward(dh, cache)` returns (da, dWh, db): one loop for the carry and ONE matrix product
+# for dW over all steps. (Both also take sentences of different lengths, lesson 02.) Below, they
+# are checked against chaining the single-step backward pass by hand.
 
 # %%
 g = rng(1)
 N, T, H = 3, 4, 5
-a, h0 = g.standard_normal((N, T, H)), xp.abs(g.standard_normal((N, H)))
+a = g.standard_normal((N, T, H))
 Wh, bh = 0.3 * g.standard_normal((H, H)), 0.1 * g.standard_normal(H)
-hs, cache = L.rnn_forward(a, h0, Wh, bh)
+hs, cache = L.rnn_forward(a, Wh, bh)
 dh = g.standard_normal(hs.shape)
-da, dh0, dWh, dbh = L.rnn_backward(dh, cache)
+da, dWh, dbh = L.rnn_backward(dh, cache)
 
 # The same gradients, one step at a time, walking back from t = T - 1.
-carry, dW_sum = xp.zeros((N, H)), xp.zeros((H, H))
+carry, dW_sum, db_sum = xp.zeros((N, H)), xp.zeros((H, H)), xp.zeros(H)
+da_chain = xp.zeros((N, T, H))
 for t in range(T - 1, -1, -1):
-    prev = h0 if t == 0 else hs[:, t - 1]
+    prev = xp.zeros((N, H)) if t == 0 else hs[:, t - 1]             # h_0 = 0
     _, step_cache = L.rnn_step_forward(a[:, t], prev, Wh, bh)
-    da_t, carry, dW_t, _ = L.rnn_step_backward(dh[:, t] + carry, step_cache)
+    da_chain[:, t], carry, dW_t, db_t = L.rnn_step_backward(dh[:, t] + carry, step_cache)
     dW_sum += dW_t
-    assert np.allclose(to_host(da_t), to_host(da[:, t]))
-print("rnn_backward == chained rnn_step_backward:",
-      np.allclose(to_host(carry), to_host(dh0)), np.allclose(to_host(dW_sum), to_host(dWh)))
+    db_sum += db_t
+same = {name: np.allclose(to_host(mine), to_host(lib)) for name, mine, lib in
+        (("da", da_chain, da), ("dWh", dW_sum, dWh), ("db", db_sum, dbh))}
+print("rnn_backward == chained rnn_step_backward:", same)
+assert all(same.values())
 
 # %% [markdown]
 # ## The library's checks
@@ -160,8 +166,13 @@ save(fig, FIG, "relative_errors")
 # near `h = eps^(1/3)`: about 6e-6 in float64 (eps = 2.2e-16), about 5e-3 in float32 (eps = 1.2e-7).
 #
 # Below, the relative error of the softmax loss's gradient (Eq. 15, smooth everywhere) as h varies.
-# In float32 the best error is around 1e-3 or worse, which cannot tell a correct backward pass from
-# a slightly wrong one: gradient checks run in float64 (training runs in float32).
+# In float32 the best error is a few times 1e-4, which cannot tell a correct backward pass from a
+# slightly wrong one: gradient checks run in float64 (training runs in float32).
+#
+# `softmax_loss(scores, y, n)` takes the scores of the M valid time steps only, (M, V) (the
+# generator never computes scores on padding), and divides the summed loss by n, the number of
+# sentences. It overwrites `scores` with its gradient to save memory, so the check hands it a copy.
+# Here two sentences of 3 and 2 words: `x[mask]` picks the M = 5 valid rows of (N, T, V) scores.
 
 # %%
 steps = np.logspace(-13, -0.5, 14 if QUICK else 26)
@@ -172,9 +183,11 @@ for dtype in (np.float64, np.float32):
     x = g.standard_normal((N, T, V)).astype(dtype)
     y = xp.asarray([[1, 4, 0], [2, 2, 3]])
     mask = xp.asarray([[True, True, True], [True, True, False]])
-    _, dx = L.temporal_softmax_loss(x, y, mask)
-    f = lambda: L.temporal_softmax_loss(x, y, mask)[0]  # noqa: E731
-    curves[dtype.__name__] = [rel_error(dx, numerical_grad(f, x, h=float(s))) for s in steps]
+    rows, targets = x[mask], y[mask]                                  # (M, V), (M,)
+    _, drows = L.softmax_loss(rows.copy(), targets, N)
+    f = lambda: L.softmax_loss(rows.copy(), targets, N)[0]  # noqa: E731
+    curves[dtype.__name__] = [rel_error(drows, numerical_grad(f, rows, h=float(s)))
+                              for s in steps]
 
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for name, errs in curves.items():
@@ -199,9 +212,9 @@ print("best relative error over h:", {k: f"{v:.1e}" for k, v in best.items()})
 # %%
 g = rng(3)
 a, Wh, bh = g.standard_normal((2, 3, 4)), 0.5 * g.standard_normal((4, 4)), 0.1 * g.standard_normal(4)
-hs, cache = L.rnn_forward(a, None, Wh, bh)
+hs, cache = L.rnn_forward(a, Wh, bh)
 dh = g.standard_normal(hs.shape)
-numeric = numerical_grad_array(lambda: L.rnn_forward(a, None, Wh, bh)[0], a, dh)
+numeric = numerical_grad_array(lambda: L.rnn_forward(a, Wh, bh)[0], a, dh)
 good = L.rnn_backward(dh, cache)[0]
 # The bug: backpropagate through the recurrence as if f were the identity.
 bad = xp.empty_like(dh)

@@ -15,7 +15,8 @@
 #
 # h^f_t has read words 1..t, h^b_t words t..N, so every s_t depends on the whole sentence, with no
 # fixed window (the earlier DeFrag model used dependency-tree relations, two words at a time).
-# In vsa-np: `vsa_np/alignment/brnn.py`, built from the layers of lesson 01.
+# In vsa-np: `brnn_forward` and `brnn_backward` in `vsa_np/core/alignment.py`, built from the
+# layers of lesson 01 (`vsa_np/core/layers.py`).
 #
 # **Row vectors.** The paper writes column vectors (W_e x_t). The code, and every lesson from here
 # on, writes ROW vectors: a batch of inputs is a matrix with one row per word or image, and a layer
@@ -32,12 +33,9 @@ from matplotlib.colors import LogNorm
 
 from gradcheck import run_checks
 from gradcheck.cli import format_table
-from vsa_np.alignment.brnn import brnn_backward, brnn_forward
-from vsa_np.alignment.model import init_params
-from vsa_np.alignment.packed_rnn import packed_rnn_forward
-from vsa_np.alignment.packing import pack
-from vsa_np.backend import to_device, to_host, xp
-from vsa_np.layers import rnn_forward
+from vsa_np.backend import to_host, xp
+from vsa_np.core.alignment import brnn_backward, brnn_forward, init_params
+from vsa_np.core.layers import rnn_backward, rnn_forward
 
 FIG = figure_dir("02_brnn")
 
@@ -59,7 +57,9 @@ FIG = figure_dir("02_brnn")
 #             a word used twice gets both gradients)
 #
 # Each line is an affine or ReLU backward pass from lesson 01, or an RNN backward pass in one
-# direction or the other. `brnn_backward` is exactly this list, bottom to top.
+# direction or the other. `brnn_backward` is exactly this list, bottom to top (and, between the
+# word-wise layers and the recurrences, it moves each word's gradient to and from its place in
+# the sorted layout of the next section).
 #
 # ## A small model
 #
@@ -82,49 +82,75 @@ for b, s in enumerate(sentences):
     toks = [ids[w] for w in s.split()]
     words[b, :len(toks)], word_mask[b, :len(toks)] = toks, True
 
-packed = pack(word_mask)
-s, cache = brnn_forward(to_device(words), packed, params)
-print(f"{packed.W} words in {len(sentences)} sentences -> s: {tuple(s.shape)} (one row per word)")
+lengths = word_mask.sum(axis=1)                 # (B,) host ints
+s, seg, cache = brnn_forward(words, lengths, params)
+print(f"{lengths.sum()} words in {len(sentences)} sentences -> s: {tuple(s.shape)} (one row per "
+      f"word, sentence after sentence); seg, the sentence of each row: {to_host(seg).tolist()}")
 
 # %% [markdown]
-# ## Packing: no work on padding
+# ## Sentences of different lengths: sorted longest first
 #
-# Sentences have different lengths. Instead of running the recurrence over a padded (B, T) array
-# with a mask, `pack` lays the W real words out time-major: the first word of every sentence
-# (longest sentence first), then the second word of those that have one, and so on. Step t of
-# the recurrence is one contiguous block of rows, and the live sentences of step t are the first
-# rows of step t - 1: one (n_t, H) x (H, H) product per step, over real words only.
+# A batch holds sentences of different lengths, left-aligned in a padded (B, T) array. Eq. 2, 3
+# and 6 act on each word alone, so `brnn_forward` computes them for the W real words only, one
+# matrix product each. The recurrences of Eq. 4-5 must walk through time, and padding must cost
+# no work and change nothing. So `brnn_forward` sorts the sentences longest first and lays out
+# their e_t in a (B, T, H) array in that order; then `rnn_forward(a, W, b, lengths)`
+# (`vsa_np/core/layers.py`) works, at step t, on the first n_t rows only, n_t being the number of
+# sentences with at least t words: once sorted, the sentences still going are the first rows.
+# One (n_t, H) x (H, H) product per step, over real words only (PyTorch's packed sequences do the
+# same). The other rows are never touched, so h = 0 outside each sentence.
+#
+# That one rule gives both ends of Eq. 4-5. Left to right, the first step reads h^f_0 = 0.
+# Right to left, a sentence of N words starts at its own last word, at step N, while the longer
+# sentences are already going: the state it reads there is its row at position N + 1, past its
+# end, which is 0, so h^b_{N+1} = 0 as Eq. 5 says. `rnn_backward` walks the same steps the other
+# way on the same rows, so padding receives no gradient either.
 
 # %%
-print("time steps (first row, number of sentences still going):", packed.steps)
-tm_row = np.full(words.shape, -1)
-flat = to_host(packed.flat)
-tm_row.reshape(-1)[flat[to_host(packed.tm)]] = np.arange(packed.W)
-print("time-major row of each (sentence, position), -1 = padding:\n", tm_row)
+order = np.argsort(-lengths, kind="stable")     # what brnn_forward does: longest first
+by_length = lengths[order]
+n_t = [int((by_length > t).sum()) for t in range(T)]
+print("sentences, longest first:", [sentences[b] for b in order])
+print("sentences still going at each step, n_t:", n_t)
 
-# The packed recurrence equals vsa_np.layers.rnn_forward run over the padded batch with a mask.
+# rnn_forward on the sorted batch, against one sentence at a time with a plain loop. The padding
+# of `a` holds random numbers: they are never read.
 H = params["W_f"].shape[0]
-e_tm = xp.asarray(np.random.default_rng(1).standard_normal((packed.W, H)))
-padded = xp.zeros((len(sentences) * T, H))
-padded[flat[to_host(packed.tm)]] = e_tm
+Wf, bf = to_host(params["W_f"]), to_host(params["b_f"])
+a = np.random.default_rng(1).standard_normal((len(sentences), T, H))
+dh = np.random.default_rng(2).standard_normal((len(sentences), T, H))
 for reverse in (False, True):
-    h_packed, _ = packed_rnn_forward(e_tm, params["W_f"], params["b_f"], packed.steps, reverse)
-    h_masked, _ = rnn_forward(padded.reshape(len(sentences), T, H), None, params["W_f"],
-                              params["b_f"], xp.asarray(word_mask), reverse=reverse)
-    same = np.allclose(to_host(h_packed), to_host(h_masked.reshape(-1, H)[flat[to_host(packed.tm)]]))
-    print(f"packed == masked, {'right to left' if reverse else 'left to right'}: {same}")
-    assert same
+    h, c = rnn_forward(xp.asarray(a), params["W_f"], params["b_f"], by_length, reverse)
+    da, dW, db = (to_host(x) for x in rnn_backward(xp.asarray(dh), c))
+    h = to_host(h)
+    dW_sum = np.zeros_like(dW)
+    for row, n in enumerate(by_length):
+        prev, loop = np.zeros(H), np.zeros((n, H))
+        for t in (reversed(range(n)) if reverse else range(n)):     # Eq. 5, or Eq. 4
+            prev = np.maximum(a[row, t] + prev @ Wf + bf, 0)
+            loop[t] = prev
+        assert np.allclose(h[row, :n], loop) and not h[row, n:].any()
+        # the backward pass of this sentence alone (no lengths: all of its n steps)
+        _, c1 = rnn_forward(xp.asarray(a[row:row + 1, :n]), params["W_f"], params["b_f"],
+                            reverse=reverse)
+        da1, dW1, _ = rnn_backward(xp.asarray(dh[row:row + 1, :n]), c1)
+        assert np.allclose(da[row, :n], to_host(da1)[0]) and not da[row, n:].any()
+        dW_sum += to_host(dW1)
+    assert np.allclose(dW, dW_sum)
+    print(f"{'right to left' if reverse else 'left to right'}: rnn_forward over the sorted "
+          f"sentences == a loop per sentence (h = 0 on the padding); its da == each sentence's "
+          f"own backward pass (0 on the padding), its dW == their sum")
 
-fig, ax = plt.subplots(figsize=(6, 2.4))
-ax.imshow(word_mask, cmap="Greys", vmin=-0.5, vmax=2, aspect="auto")
-for b in range(len(sentences)):
+fig, ax = plt.subplots(figsize=(6.5, 2.4))
+live = np.arange(T) < by_length[:, None]
+ax.imshow(live, cmap="Blues", vmin=-0.3, vmax=2.5, aspect="auto")
+for r, b in enumerate(order):
     for t in range(T):
-        label = f"{vocab[words[b, t]]}\nrow {tm_row[b, t]}" if word_mask[b, t] else "pad"
-        ax.text(t, b, label, ha="center", va="center", fontsize=8,
-                color="black" if word_mask[b, t] else "gray")
-ax.set_xticks(range(T), [f"t = {t + 1}" for t in range(T)])
-ax.set_yticks(range(len(sentences)), [f"sentence {b}" for b in range(len(sentences))])
-ax.set_title("Packed time-major: the row of each word in the recurrence (padding never computed)")
+        ax.text(t, r, vocab[words[b, t]] if live[r, t] else "pad (h = 0)", ha="center",
+                va="center", fontsize=8, color="black" if live[r, t] else "gray")
+ax.set_xticks(range(T), [f"t = {t + 1}\nn_t = {n_t[t]}" for t in range(T)])
+ax.set_yticks(range(len(order)), [f"row {r}: sentence {b}" for r, b in enumerate(order)])
+ax.set_title("Sorted longest first: step t works on the first n_t rows (padding never computed)")
 save(fig, FIG, "packing")
 
 # %% [markdown]
@@ -140,7 +166,7 @@ save(fig, FIG, "packing")
 # %%
 sentence = "a red ball with the dog on grass".split()
 one = np.array([[ids[w] for w in sentence]])
-p1 = pack(np.ones_like(one, bool))
+len1 = np.array([len(sentence)])
 g = np.random.default_rng(2)
 
 
@@ -150,7 +176,7 @@ def influence(P):
     out = np.zeros((n, n))
     for _ in range(4):
         for t in range(n):
-            s1, c1 = brnn_forward(to_device(one), p1, P)
+            s1, _, c1 = brnn_forward(one, len1, P)
             ds = xp.zeros_like(s1)
             ds[t] = xp.asarray(g.standard_normal(s1.shape[1]))
             dW = to_host(brnn_backward(ds, c1)["W_w"])
@@ -183,11 +209,12 @@ save(fig, FIG, "context_influence")
 # ## Gradient checks
 #
 # The library registers checks for the BRNN as a whole (every parameter, on a ragged batch) and
-# for the packed recurrence in each direction; they run in float64 at a point at least 1e-3 away
-# from every ReLU kink (found by recomputing the model with plain loops).
+# for `rnn_forward` in each direction on sentences sorted by length (5, 3, 1 and 0 words); they
+# run in float64 at a point at least 1e-3 away from every ReLU kink (found by recomputing the
+# model with plain loops).
 
 # %%
-rows = run_checks(["align_brnn", "align_packed_rnn_fwd", "align_packed_rnn_bwd"])
+rows = run_checks(["align_brnn", "rnn_forward_dir", "rnn_backward_dir"])
 print(format_table(rows))
 assert all(r.status == "PASS" for r in rows)
 
@@ -242,7 +269,7 @@ three = [ids[w] for w in "red ball with".split()]
 P = {k: to_host(v).astype(np.float64) for k, v in params.items()}
 G = np.random.default_rng(5).standard_normal((3, P["W_d"].shape[1]))
 nodes = brnn_nodes(three, P)
-s3, _ = brnn_forward(to_device(np.array([three])), pack(np.ones((1, 3), bool)), params)
+s3, _, _ = brnn_forward(np.array([three]), np.array([3]), params)
 assert np.allclose(np.stack([nodes["s", t] for t in range(3)]), to_host(s3))   # the library's
 loss_of_nodes = lambda n: sum(float(n["s", t] @ G[t]) for t in range(3))  # noqa: E731
 
@@ -337,8 +364,8 @@ save(fig, FIG, "brnn_drawn")
 # **Exercise 02.1: Eq. 2-6 for one sentence.** Write `brnn_sentence(words, p)`: `words` (T,)
 # word indices, `p` the dict of float64 arrays W_w (V, E), W_e (E, H), b_e, W_f, b_f, W_b, b_b
 # (H, H) and (H,), W_d (H, M), b_d. Return s (T, M), in row-vector form (x @ W), with two plain
-# loops for the two directions. The library packs many sentences time-major instead; the numbers
-# must be the same.
+# loops for the two directions. The library runs many sentences at once, sorted by length; the
+# numbers must be the same.
 
 # %%
 def brnn_sentence(words, p):

@@ -26,13 +26,11 @@ from exercises import exercise
 
 from gradcheck import run_checks
 from gradcheck.cli import format_table
-from vsa_np.alignment import AlignmentModel
-from vsa_np.alignment.model import scale_initial_scores
-from vsa_np.alignment.ranking_loss import ranking_loss
-from vsa_np.alignment.score import score_backward, score_forward
+from vsa_np.alignment.retrieval import retrieval_metrics
+from vsa_np.alignment.train import scale_initial_scores
 from vsa_np.backend import to_host, xp
-from vsa_np.optim import SGDMomentum, clip_elementwise
-from vsa_np.retrieval import retrieval_metrics
+from vsa_np.core.alignment import AlignmentModel, ranking_loss, score_backward, score_forward
+from vsa_np.core.train import SGDMomentum, clip_elementwise
 
 FIG = figure_dir("03_score_and_ranking_loss")
 
@@ -40,8 +38,9 @@ FIG = figure_dir("03_score_and_ranking_loss")
 # ## Eq. 7 and Eq. 8 by hand
 #
 # Two images with three regions each, two sentences of three and two words, vectors of size 4.
-# The library packs the words of all sentences into one (W, M) array with `seg[w]`, the sentence
-# of word w (lesson 02).
+# As the BRNN returns them (lesson 02), the words of all sentences are one (W, M) array, sentence
+# after sentence, with `seg[w]`, the sentence of word w. In vsa-np: `score_forward`,
+# `score_backward` and `ranking_loss` in `vsa_np/core/alignment.py`.
 
 # %%
 g = np.random.default_rng(0)

@@ -27,20 +27,17 @@ from _common import QUICK, alignment_config, figure_dir, lesson_world, plt, save
 from exercises import exercise
 
 from gradcheck import run_checks
-from vsa_np.alignment import AlignmentModel
-from vsa_np.alignment.brnn import brnn_forward
 from vsa_np.alignment.evaluate import split_scores
-from vsa_np.alignment.model import scale_initial_scores
-from vsa_np.alignment.packing import pack
-from vsa_np.alignment.train import AlignConfig, build_model, fit_norm, train_step
-from vsa_np.backend import to_host, xp
+from vsa_np.alignment.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
+from vsa_np.alignment.train import AlignConfig, build_model, fit_norm, scale_initial_scores
+from vsa_np.backend import to_host
+from vsa_np.core.alignment import AlignmentModel, brnn_forward
+from vsa_np.core.layers import rnn_backward, rnn_forward
+from vsa_np.core.train import (SGDMomentum, add_weight_decay, clip_elementwise, step_seed,
+                               train_step)
 from vsa_np.data import Vocab, load_dataset, ranking_batches
 from vsa_np.data.feature_families import make_family_world
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.layers import rnn_backward, rnn_forward
-from vsa_np.optim import SGDMomentum, add_weight_decay, clip_elementwise
-from vsa_np.retrieval import recall_metrics, retrieval_metrics, retrieval_ranks, rsum
-from vsa_np.train_loop import step_seed
 
 FIG = figure_dir("04_retrieval")
 
@@ -178,12 +175,13 @@ save(fig, FIG, "test_size_and_offsets")
 # as Sec. 3.3 says: SGD with momentum 0.9 on mini-batches of image-sentence pairs (distinct images
 # per batch), gradients clipped elementwise at 5 ("important"), weight decay. One training step is
 # the four lines in the loop below: the body of the library's `train_step`
-# (`vsa_np.alignment.train`, `vsa-np train-align`), with the same clipping and decay. What the
-# trainer does differently: it draws dropout masks (its default p = 0.5, the other lessons' model
-# 0.2; here the model has none, so the loop is deterministic and short); before the first step
-# it normalises the features and rescales the first scores (the last section of this lesson shows
-# why), which lets it use lr 1e-3 where this loop, on raw features at the He scales, needs 2e-4;
-# and it adds checkpoints (the best by validation R@K), a log and resuming.
+# (`vsa_np/core/train.py`, the step of the one loop `vsa-np train-align` runs), with the same
+# clipping and decay. What the trainer does differently: it draws dropout masks (its default
+# p = 0.5, the other lessons' model 0.2; here the model has none, so the loop is deterministic and
+# short); before the first step it normalises the features and rescales the first scores (the
+# last section of this lesson shows why), which lets it use lr 1e-3 where this loop, on raw
+# features at the He scales, needs 2e-4; and it adds checkpoints (the best by validation R@K), a
+# log and resuming.
 # After every epoch, the validation images and sentences are scored against each other (Eq. 8
 # for every pair) and ranked.
 
@@ -274,8 +272,9 @@ save(fig, FIG, "alignment_training")
 # fixed linear map fitted on the training split and saved in the checkpoint, x' = (x - mu) / c,
 # which centres them and gives them unit length on average (`--whiten K` also whitens the top K
 # principal directions, below). Then it rescales the initial W_m and W_d so that the scores of
-# the first training batch have standard deviation 0.3 (`model.scale_initial_scores`): the first
-# loss is then about 2(B-1) per pair, the value for random embeddings, with every hinge active.
+# the first training batch have standard deviation 0.3 (`scale_initial_scores` in
+# `vsa_np/alignment/train.py`): the first loss is then about 2(B-1) per pair, the value for
+# random embeddings, with every hinge active.
 # Both are changes of coordinates or of initial values: the model family is still Eq. 1-9.
 # One more step is not linear: class probabilities (rows >= 0 summing to 1) are first replaced
 # by their logarithm (`--log-probs auto`). A softmax keeps its evidence in the ratios of its tiny
@@ -315,9 +314,9 @@ for family in ("fc7", "probs", "fc7_large"):
 # Raw fc7 starts near 1000 per pair and fc7 x 1e3 near a million (with the defaults before this
 # normalisation, both collapsed within an epoch); fc7 x 1e-3 would start with tiny scores and
 # SGD steps on W_m a million times smaller. Normalised, every family starts near 100; rescaled,
-# at 2(B-1), and
-# the same learning rate trains them all (`tests/test_family_training.py` trains each family
-# with the defaults and checks it against the bag-of-words baseline).
+# at 2(B-1), and the same learning rate trains them all
+# (`tests/end_to_end/test_family_training.py` trains each family with the defaults and checks it
+# against the bag-of-words baseline).
 #
 # Whitening (a choice of this project, not in the paper). Gradient descent on a linear map learns each principal direction of its input at a
 # speed proportional to that direction's variance. The spectrum of the shapes world's centred
@@ -380,7 +379,7 @@ save(fig, FIG, "feature_spectrum")
 # ## Training diagnostics: what to watch while the trainer runs
 #
 # Karpathy's makemore lectures teach training by watching its insides, not only the loss. Here is
-# the library's own training step (`vsa_np.alignment.train.train_step`: dropout, clipping, weight
+# the library's own training step (`vsa_np.core.train.train_step`: dropout, clipping, weight
 # decay, SGD with momentum), on the model the trainer builds (normalised and whitened region
 # features, rescaled first scores; the shared configuration of lessons 05 and 08), with two
 # listeners: one on `model.loss` (the gradients before clipping) and one on the optimiser's step
@@ -418,9 +417,15 @@ def listening_step(params, grads):
 
 def dead_fractions():
     """Share of units of Eq. 3, 4, 5, 6 that are 0 for every word of the fixed batch."""
-    _, c = brnn_forward(xp.asarray(fixed["words"]), pack(fixed["word_mask"]), dmodel.params)
-    layers = {"e (Eq. 3)": c.relu_e, "h^f (Eq. 4)": c.forward[0], "h^b (Eq. 5)": c.backward[0],
-              "s (Eq. 6)": c.relu_s}
+    lengths = fixed["word_mask"].sum(axis=1)
+    s, _, c = brnn_forward(fixed["words"], lengths, dmodel.params)
+    # brnn_forward's cache (a BrnnCache): each word's place in the sorted (B, T) layout of the
+    # recurrences (lesson 02), e (the output of Eq. 3), and the caches of Eq. 4 and Eq. 5, each
+    # starting with its h, (B, T, H) in that layout, 0 on the padding
+    slot, e, (hf, *_), (hb, *_) = c.slot, c.relu_e, c.forward, c.backward
+    H = hf.shape[2]
+    layers = {"e (Eq. 3)": e, "h^f (Eq. 4)": hf.reshape(-1, H)[slot],
+              "h^b (Eq. 5)": hb.reshape(-1, H)[slot], "s (Eq. 6)": s}
     return {k: float(np.mean(np.all(to_host(x) <= 0, axis=0))) for k, x in layers.items()}
 
 
@@ -465,7 +470,7 @@ reach = {}
 for label, Wh in (("0.5 He (the init)", 0.5 * np.sqrt(2 / H) * gen.standard_normal((H, H))),
                   ("1.0 He", np.sqrt(2 / H) * gen.standard_normal((H, H))),
                   ("trained W_f", to_host(dmodel.params["W_f"]).astype(np.float64))):
-    hs, cache = rnn_forward(a_in, None, Wh, np.zeros(H))
+    hs, cache = rnn_forward(a_in, Wh, np.zeros(H))
     dh = np.zeros_like(hs)
     dh[:, -1] = gen.standard_normal((50, H)) / np.sqrt(H)
     da = rnn_backward(dh, cache)[0]
@@ -509,7 +514,7 @@ save(fig, FIG, "training_diagnostics")
 # learning (the "collapsed" run of the trainer's warning: all scores equal). Here Eq. 6's output
 # units are the ones that die as training starts (the printed line; none in Eq. 3-5): a unit of s
 # that is 0 for every word contributes nothing to any score, and watching this number is how a
-# collapse is caught early. Clipping: with the per-pair loss of `ranking_loss.py` it touches a
+# collapse is caught early. Clipping: with the per-pair loss of `ranking_loss` it touches a
 # few hundredths of a percent of the entries (lesson 03 has the sum for comparison), so it guards
 # against the rare huge step rather than shaping every step. Update-to-data ratios: Karpathy's
 # rule of thumb is about 1e-3 per step; far above, a parameter's learning rate is too high for

@@ -16,7 +16,7 @@
 #
 # The paper says it "minimizes the energy"; with these signs the alignment it wants (high scores,
 # a bonus beta when two neighbouring words share a region) is the one that MAXIMISES E, and that is
-# what `vsa_np.mrf` does. beta = 0 gives every word its own best region; a large beta puts the
+# what `vsa_np/core/mrf.py` does. beta = 0 gives every word its own best region; a large beta puts the
 # whole sentence on the one region with the largest total score.
 
 # %%
@@ -31,9 +31,9 @@ from PIL import Image
 from vsa_np.alignment.alignment_eval import (boxes_only, evaluate_alignment,
                                              split_word_region_scores)
 from vsa_np.alignment.figures import plot_alignment
-from vsa_np.alignment.model import load_alignment
+from vsa_np.core.mrf import alignment_objective, snippets, viterbi_align, viterbi_align_batch
 from vsa_np.data import load_alignments, load_dataset
-from vsa_np.mrf import alignment_objective, snippets, viterbi_align, viterbi_align_batch
+from vsa_np.trained import load_alignment
 
 FIG = figure_dir("05_mrf_alignment")
 

@@ -12,7 +12,8 @@
 # Training (teacher forcing): h_0 = 0, x_1 = START, then x_t = the (t-1)-th word of the sentence;
 # the target of step t is word t, and of the last step the END token; maximise the log probability
 # of the targets. In vsa-np START and END are the same index 0 (`<end>`, lesson 00), and the model
-# is `vsa_np.generator.CaptionModel`.
+# is `CaptionModel` in `vsa_np/core/generator.py`, with its decoders `greedy`, `sample` and
+# `beam_search`.
 #
 # **Backward pass.** With p_t = y_t the softmax and k_t the target, the loss -log p_t[k_t] has
 # gradient `p_t - onehot(k_t)` with respect to the scores (Eq. 15), then `dW_oh = sum_t h_t^T ds_t`
@@ -34,13 +35,12 @@ from gradcheck import run_checks
 from gradcheck.checks.generator import GENERATOR_CHECKS
 from gradcheck.cli import format_table
 from vsa_np.backend import to_host, xp
+from vsa_np.core.generator import CaptionModel, beam_search, greedy, sample
+from vsa_np.core.train import RMSProp
 from vsa_np.data import caption_batch, encode_split, load_dataset
-from vsa_np.generator.decode import beam_search, greedy, sample
 from vsa_np.generator.evaluate import caption_diversity, references, training_sentences
-from vsa_np.generator.load import load_generator
-from vsa_np.generator.model import CaptionModel
 from vsa_np.metrics import score_all
-from vsa_np.optim import RMSProp
+from vsa_np.trained import load_generator
 
 FIG = figure_dir("06_multimodal_rnn_and_decoding")
 world = lesson_world()
@@ -49,8 +49,10 @@ ds = load_dataset(world)
 # %% [markdown]
 # ## Gradient checks
 #
-# The whole model, every parameter, in float64, with and without the paper's variant that also
-# passes b_v and W_hx x_t through the ReLU ("it can help"), and with dropout (a fixed mask).
+# The whole model, every parameter, in float64: the paper's ReLU RNN, alone and with dropout (a
+# fixed mask), then with b_v added at every step instead of at t = 1 only; and an LSTM in Eq. 14's
+# place (`cell="lstm"`), alone and with dropout and b_v at every step (the demo's generator,
+# lesson 09).
 
 # %%
 rows = run_checks(GENERATOR_CHECKS)
@@ -63,9 +65,13 @@ assert all(r.status == "PASS" for r in rows)
 # RMSprop (Sec. 3.3: "we achieved the best results using RMSprop"), gradients clipped at 5, the
 # output bias b_o started at the log frequencies of the words (so the first predictions are the
 # word frequencies rather than uniform), validation after every epoch and the best checkpoint kept
-# by CIDEr-D. The library's trainer does all of it (`vsa-np train-gen` on the command line). On the
-# quick world (200 training images) the validation perplexity soon turns up again: the model
-# starts to memorise; the checkpoint kept is the one with the best validation CIDEr-D.
+# by validation perplexity (`GenConfig.best`: CIDEr-D or BLEU-4 can be chosen instead; perplexity
+# counts every word of every validation sentence, so it is the least noisy). The library's trainer
+# does all of it (`vsa-np train-gen` on the command line; its loop is `train` in
+# `vsa_np/core/train.py`, shared with the alignment model). On the quick world (200 training
+# images) the validation perplexity soon turns up again: the model starts to memorise; the
+# checkpoint kept is the one with the lowest validation perplexity, and the trainer stops after
+# `patience` epochs without a better one.
 
 # %%
 cfg = generator_config()
@@ -73,8 +79,9 @@ print(cfg)
 run = trained_generator(world, cfg)
 model, vocab, meta = load_generator(run)          # the best checkpoint
 log = json.loads((run / "log.json").read_text())
-print(f"vocabulary {len(vocab)}; best validation CIDEr-D {meta['metrics']['val']['CIDEr-D']:.3f} "
-      f"(step {meta['train_state']['step']})" if "metrics" in meta else "")
+print(f"vocabulary {len(vocab)}; the best checkpoint (step {meta['train_state']['step']}): "
+      f"validation perplexity {meta['metrics']['val']['perplexity']:.2f}, CIDEr-D "
+      f"{meta['metrics']['val']['CIDEr-D']:.3f}" if "metrics" in meta else "")
 
 # The starting loss with and without the log-frequency bias: what "start at the unigram model" buys.
 enc = encode_split(ds, vocab, "train")
@@ -151,11 +158,11 @@ test_enc = encode_split(ds, vocab, "test")
 one = caption_batch(ds, test_enc, np.array([0]))
 print("sentence:", " ".join(vocab.decode(one["targets"][0])))
 a = model.input_table()[0] + model.image_bias(one["feats"])[0]      # START + b_v (Eq. 13, 14)
-h = xp.zeros(model.H, dtype=a.dtype)
+state = model.initial_state(1)                                       # h_0 = 0
 total = 0.0
 for t, target in enumerate(one["targets"][0][one["mask"][0]]):
-    h, scores = model.step(a[None], h[None])                         # Eq. 14, 15
-    h, scores = h[0], to_host(scores[0]).astype(np.float64)
+    state, logits = model.step(a[None], state)                       # Eq. 14, 15
+    scores = to_host(logits[0]).astype(np.float64)
     logp = scores - scores.max() - np.log(np.exp(scores - scores.max()).sum())
     total += logp[target]
     a = model.input_table()[target]                                  # feed the word back in
@@ -248,11 +255,11 @@ def step_logprobs(feat, tokens):
     """log p of each word of `tokens`, then of END, given the image and the words before it."""
     table = model.input_table()
     a = table[0] + model.image_bias(xp.asarray(feat[None]))[0]
-    h = xp.zeros(model.H, dtype=table.dtype)
+    state = model.initial_state(1)
     out = []
     for w in list(tokens) + [0]:
-        h, scores = model.step(a[None], h[None])
-        h, sc = h[0], to_host(scores[0]).astype(np.float64)
+        state, logits = model.step(a[None], state)
+        sc = to_host(logits[0]).astype(np.float64)
         out.append(float(sc[w] - sc.max() - np.log(np.exp(sc - sc.max()).sum())))
         a = table[w]
     return out
@@ -322,7 +329,7 @@ for label, key in (("total log p", lambda c, lp: lp), ("log p per word", lambda 
 K, max_len = 3, cfg.max_len
 image = 0
 table = model.input_table()
-beams = [{"score": 0.0, "words": [], "h": xp.zeros(model.H, dtype=table.dtype),
+beams = [{"score": 0.0, "words": [], "state": model.initial_state(1)[0],
           "a": table[0] + model.image_bias(feats[image:image + 1])[0], "done": False, "node": 0}]
 nodes = [{"t": 0, "word": "START", "parent": None, "score": 0.0, "done": False}]  # the tree
 for t in range(1, max_len + 2):
@@ -331,23 +338,23 @@ for t in range(1, max_len + 2):
         if beam["done"]:                 # a finished caption competes with its score unchanged
             candidates.append((beam["score"], j, None, None))
             continue
-        h, scores = model.step(beam["a"][None], beam["h"][None])
-        s = to_host(scores[0]).astype(np.float64)
+        state, logits = model.step(beam["a"][None], beam["state"][None])
+        s = to_host(logits[0]).astype(np.float64)
         logp = s - s.max() - np.log(np.exp(s - s.max()).sum())
         if t == max_len + 1:             # out of room: END is forced
             logp[1:] = -np.inf
         for w in np.argsort(-logp)[:K]:  # only a beam's K best words can survive
-            candidates.append((beam["score"] + logp[w], j, int(w), h[0]))
+            candidates.append((beam["score"] + logp[w], j, int(w), state[0]))
     candidates.sort(key=lambda c: -c[0])
     new = []
-    for score, j, w, h in candidates[:K]:
+    for score, j, w, state in candidates[:K]:
         old = beams[j]
         if w is None:
             new.append(old)
             continue
         nodes.append({"t": t, "word": "END" if w == 0 else vocab.words[w - 1],
                       "parent": old["node"], "score": score, "done": w == 0})
-        new.append({"score": score, "words": old["words"] + ([w] if w else []), "h": h,
+        new.append({"score": score, "words": old["words"] + ([w] if w else []), "state": state,
                     "a": table[w], "done": w == 0, "node": len(nodes) - 1})
     beams = new
     if all(b["done"] for b in beams):
@@ -414,7 +421,9 @@ save(fig, FIG, "captions")
 # **Exercise 06.1: Eq. 15's loss and its gradient.** x (N, T, V) scores, y (N, T) targets, mask
 # (N, T). Write `softmax_loss(x, y, mask) -> (loss, dx)`: minus the log softmax at the targets,
 # summed over the valid steps and divided by N, and its gradient (subtract the largest score
-# before exponentiating).
+# before exponentiating). The library's `softmax_loss(scores, y, n)` (`vsa_np/core/layers.py`)
+# takes the valid steps' rows only, as the generator computes no scores on padding: the check
+# calls it on `x[mask]` and puts its gradient back in place, zero on the padding.
 
 # %%
 def softmax_loss(x, y, mask):
@@ -426,9 +435,10 @@ exercise("06.1", softmax_loss)
 # %% [markdown]
 # **Exercise 06.2: greedy decoding.** Write `greedy_decode(model, feat, max_len)` for ONE image
 # (feat (D,)), using only `model.input_table()` (row w: word w's input to Eq. 14),
-# `model.image_bias(feats)` (Eq. 13, feats (1, D)) and `model.step(a, h)` (Eq. 14-15 for a batch:
-# -> new h, scores), as the section "Eq. 13-15 one step at a time" does. Stop at END (index 0,
-# not part of the caption) or after max_len words. The check decodes a small random model.
+# `model.image_bias(feats)` (Eq. 13, feats (1, D)), `model.initial_state(1)` (h_0 = 0) and
+# `model.step(a, state)` (Eq. 14-15 for a batch: -> the new state, the scores of y_t), as the
+# section "Eq. 13-15 one step at a time" does. Stop at END (index 0, not part of the caption) or
+# after max_len words. The check decodes a small random model.
 
 # %%
 def greedy_decode(model, feat, max_len):

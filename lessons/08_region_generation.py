@@ -31,10 +31,9 @@ from exercises import exercise
 from PIL import Image
 
 from vsa_np.alignment.alignment_eval import alignment_report
-from vsa_np.alignment.model import load_alignment
 from vsa_np.data import load_alignments, load_dataset
-from vsa_np.generator.load import load_generator
 from vsa_np.generator.region_data import (evaluate_regions, ground_truth_phrases, mrf_pairs)
+from vsa_np.trained import load_alignment, load_generator
 
 FIG = figure_dir("08_region_generation")
 world = lesson_world()

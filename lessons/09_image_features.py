@@ -30,10 +30,10 @@ import numpy as np
 from _common import HERE, QUICK, figure_dir, plt, save
 from exercises import exercise
 
-import vsa_np.layers as L
 from gradcheck import run_checks
 from gradcheck.cli import format_table
 from vsa_np.backend import to_host, xp
+from vsa_np.core.conv import conv_forward
 from vsa_np.data import load_dataset
 from vsa_np.data.shapes import make_shapes
 from vsa_np.data.trained_cnn import LABELS, ShapesCNN, probe_summary, probe_world, train_cnn
@@ -51,12 +51,13 @@ FIG = figure_dir("09_image_features")
 #
 # Put every window in a row of a matrix `cols` (N Ho Wo, k k C) (that copy is "im2col") and the
 # whole layer is ONE product, `cols @ w.reshape(k k C, F)`, whose rows are already the output
-# pixels in (n, i, j) order. The layer below against four nested loops:
+# pixels in (n, i, j) order. The layer (`conv_forward` in `vsa_np/core/conv.py`, with the pooling
+# layers) below against four nested loops:
 
 # %%
 g = np.random.default_rng(0)
 x, w, b = g.standard_normal((2, 7, 8, 3)), g.standard_normal((3, 3, 3, 4)), g.standard_normal(4)
-out, cache = L.conv_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride=2, pad=1)
+out, cache = conv_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride=2, pad=1)
 xpad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
 loops = np.zeros(out.shape)
 for n in range(2):
@@ -95,7 +96,7 @@ assert all(r.status in ("PASS", "TINY") for r in rows)
 # ### Exercise 09.1: a convolution with loops
 #
 # Write the forward pass with plain loops (any loops you like), for stride s and zero padding p;
-# the check compares it with `L.conv_forward` on fixed inputs.
+# the check compares it with `conv_forward` on fixed inputs.
 
 # %%
 def conv_loops(x, w, b, stride, pad):
@@ -257,9 +258,9 @@ save(fig, FIG, "probe_random_vs_trained")
 # t = 1 only, Eq. 14) still names a wrong object in about four mentions of ten: the first object
 # of a caption is nearly always right, the third one rarely, since it comes a dozen words after
 # the only step that saw the image. The demo therefore puts an LSTM in Eq. 14's place and adds
-# b_v at every step (`vsa-np train-gen --cell lstm --image-every-step`; `vsa_np/layers/lstm.py`,
-# gradient-checked like every layer): on the same features, 99% of the objects its captions name
-# are in the picture (docs/benchmarks.md, issue 13).
+# b_v at every step (`vsa-np train-gen --cell lstm --image-every-step`; the LSTM is in
+# `vsa_np/core/layers.py`, gradient-checked like every layer): on the same features, 99% of the
+# objects its captions name are in the picture (docs/benchmarks.md, issue 13).
 #
 # ## Exercises
 #

@@ -14,7 +14,7 @@ output that is not an array, a list of words say, gets 0 when equal and 1 when n
 still raises NotImplementedError is skipped with one line, unless worked solutions are turned on
 (quick mode, the tests, or LESSONS_SOLUTIONS=1): then the function of the same name in
 lessons/solutions/lessonNN.py is checked instead, so every exercise is known to be solvable.
-`tests/test_lessons.py` runs every check below with the solutions.
+`tests/end_to_end/test_lessons.py` runs every check below with the solutions.
 """
 from __future__ import annotations
 
@@ -157,18 +157,19 @@ def _check_teacher_forcing(fn):
 
 @_register("01.1", "affine_backward", "the affine layer's backward pass")
 def _check_affine(fn):
-    from vsa_np.layers import affine_backward
+    from vsa_np.core.layers import affine_backward, affine_forward
 
     g = _rng()
     x, W, dout = g.standard_normal((4, 3, 5)), g.standard_normal((5, 6)), g.standard_normal((4, 3, 6))
-    ref = [to_host(a) for a in affine_backward(_dev(dout), (_dev(x), _dev(W)))]
+    _, cache = affine_forward(_dev(x), _dev(W), _dev(np.zeros(6)))
+    ref = [to_host(a) for a in affine_backward(_dev(dout), cache)]
     mine = fn(dout, x, W)
     return [(n, m, r) for n, m, r in zip(("dx", "dW", "db"), mine, ref)]
 
 
 @_register("01.2", "rnn_step_backward", "one ReLU RNN step backward (Eq. 4 / 14)")
 def _check_rnn_step(fn):
-    from vsa_np.layers import rnn_step_backward, rnn_step_forward
+    from vsa_np.core.layers import rnn_step_backward, rnn_step_forward
 
     g = _rng()
     a, prev_h = g.standard_normal((4, 5)), g.standard_normal((4, 5))
@@ -190,23 +191,22 @@ def _brnn_params(g, V=7, E=4, H=5, M=3):
 
 @_register("02.1", "brnn_sentence", "Eq. 2-6 for one sentence")
 def _check_brnn(fn):
-    from vsa_np.alignment.brnn import brnn_forward
-    from vsa_np.alignment.packing import pack
+    from vsa_np.core.alignment import brnn_forward
 
     params = _brnn_params(_rng())
     words = np.array([[2, 5, 1, 6]])
-    s, _ = brnn_forward(_dev(words), pack(np.ones(words.shape, bool)),
-                        {k: _dev(v) for k, v in params.items()})
+    s, _, _ = brnn_forward(words, np.array([4]), {k: _dev(v) for k, v in params.items()})
     return [("s (T, M)", fn(words[0], params), to_host(s))]
 
 
 @_register("02.2", "word_vector_grad", "Eq. 2 backward: the scatter-add onto W_w")
 def _check_word_grad(fn):
-    from vsa_np.layers import embedding_backward
+    from vsa_np.core.layers import embedding_backward, embedding_forward
 
     g = _rng()
     ids, dx = np.array([[3, 1, 3, 0, 6]]), g.standard_normal((1, 5, 4))
-    ref = to_host(embedding_backward(_dev(dx), (_dev(ids), (8, 4))))
+    _, cache = embedding_forward(_dev(ids), _dev(np.zeros((8, 4))))
+    ref = to_host(embedding_backward(_dev(dx), cache))
     return [("dW_w", fn(dx[0], ids[0], 8), ref)]
 
 
@@ -214,7 +214,7 @@ def _check_word_grad(fn):
 
 @_register("03.1", "eq8_backward", "Eq. 8 backward: dv and ds")
 def _check_eq8(fn):
-    from vsa_np.alignment.score import score_backward, score_forward
+    from vsa_np.core.alignment import score_backward, score_forward
 
     g = _rng()
     v, s, seg = g.standard_normal((3, 4, 5)), g.standard_normal((6, 5)), np.array([0, 0, 1, 1, 1, 2])
@@ -227,7 +227,7 @@ def _check_eq8(fn):
 
 @_register("03.2", "ranking_loss_grad", "Eq. 9 per pair and its dS")
 def _check_ranking(fn):
-    from vsa_np.alignment.ranking_loss import ranking_loss
+    from vsa_np.core.alignment import ranking_loss
 
     S = _rng().standard_normal((5, 5)) + 2 * np.eye(5)
     loss, dS = ranking_loss(_dev(S))
@@ -246,7 +246,7 @@ def _retrieval_inputs():
 
 @_register("04.1", "annotation_ranks", "image annotation ranks, ties pessimistic")
 def _check_ann(fn):
-    from vsa_np.retrieval import retrieval_ranks
+    from vsa_np.alignment.retrieval import retrieval_ranks
 
     S, s2i = _retrieval_inputs()
     return [("annotation ranks", fn(S, s2i), retrieval_ranks(S, s2i)[0])]
@@ -254,7 +254,7 @@ def _check_ann(fn):
 
 @_register("04.2", "search_ranks", "image search ranks, ties pessimistic")
 def _check_search(fn):
-    from vsa_np.retrieval import retrieval_ranks
+    from vsa_np.alignment.retrieval import retrieval_ranks
 
     S, s2i = _retrieval_inputs()
     return [("search ranks", fn(S, s2i), retrieval_ranks(S, s2i)[1])]
@@ -264,7 +264,7 @@ def _check_search(fn):
 
 @_register("05.1", "viterbi", "Viterbi for Eq. 10, with the walk back")
 def _check_viterbi(fn):
-    from vsa_np.mrf import viterbi_align
+    from vsa_np.core.mrf import viterbi_align
 
     g = _rng()
     out = []
@@ -278,7 +278,7 @@ def _check_viterbi(fn):
 
 @_register("05.2", "mrf_energy", "the objective E of Eq. 10 for an assignment")
 def _check_energy(fn):
-    from vsa_np.mrf import alignment_objective
+    from vsa_np.core.mrf import alignment_objective
 
     g = _rng()
     S, a = g.standard_normal((8, 3)), np.array([0, 0, 2, 2, 2, 1, 0, 0])
@@ -288,26 +288,30 @@ def _check_energy(fn):
 # ---- lesson 06: the generator -----------------------------------------------------------------
 
 def _tiny_generator():
-    from vsa_np.generator.model import CaptionModel
+    from vsa_np.core.generator import CaptionModel
 
     return CaptionModel(9, 6, hidden=8, word_dim=5, dropout=0.0, seed=3, dtype=np.float64)
 
 
 @_register("06.1", "softmax_loss", "Eq. 15's loss over the time steps and its gradient")
 def _check_softmax(fn):
-    from vsa_np.layers import temporal_softmax_loss
+    from vsa_np.core.layers import softmax_loss
 
     g = _rng()
     x, y = g.standard_normal((3, 4, 6)), g.integers(0, 6, (3, 4))
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], bool)
-    loss, dx = temporal_softmax_loss(_dev(x), _dev(y), _dev(mask))
+    # the library's loss on the M valid rows only (x[mask] is a copy, which softmax_loss
+    # overwrites with its gradient), scattered back to (N, T, V) with zeros on the padding
+    loss, d_rows = softmax_loss(_dev(x[mask]), _dev(y[mask]), x.shape[0])
+    dx = np.zeros_like(x)
+    dx[mask] = to_host(d_rows)
     mine = fn(x, y, mask)
-    return [("loss", mine[0], float(loss)), ("dx", mine[1], to_host(dx))]
+    return [("loss", mine[0], float(loss)), ("dx", mine[1], dx)]
 
 
 @_register("06.2", "greedy_decode", "greedy decoding with the model's step (Eq. 13-15)")
 def _check_greedy(fn):
-    from vsa_np.generator.decode import greedy
+    from vsa_np.core.generator import greedy
 
     model = _tiny_generator()
     feats = _rng().standard_normal((3, 6))
@@ -322,10 +326,10 @@ def beam_decode_with(beam_step, model, feat, K, max_len):
     -> (best caption's words, its log probability)."""
     table = model.input_table()
     a = (table[0] + model.image_bias(xp.asarray(np.asarray(feat)[None]))[0])[None]
-    h = xp.zeros((1, model.H), dtype=table.dtype)
+    state = model.initial_state(1)
     scores, done, words = np.zeros(1), np.zeros(1, bool), [[]]
     for t in range(max_len + 1):
-        h, logits = model.step(a, h)
+        state, logits = model.step(a, state)
         z = to_host(logits).astype(np.float64)
         logp = z - z.max(axis=1, keepdims=True)
         logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
@@ -334,7 +338,7 @@ def beam_decode_with(beam_step, model, feat, K, max_len):
         parent, word, scores = (np.asarray(x) for x in beam_step(scores, done, logp, K))
         words = [words[p] + ([] if done[p] or w == 0 else [int(w)]) for p, w in zip(parent, word)]
         done = done[parent] | (word == 0)
-        h, a = h[xp.asarray(parent)], table[xp.asarray(word)]
+        state, a = state[xp.asarray(parent)], table[xp.asarray(word)]
         if done.all():
             break
     best = int(np.argmax(scores))
@@ -343,7 +347,7 @@ def beam_decode_with(beam_step, model, feat, K, max_len):
 
 @_register("06.3", "beam_step", "one step of beam search")
 def _check_beam_step(fn):
-    from vsa_np.generator.decode import beam_search
+    from vsa_np.core.generator import beam_search
 
     model = _tiny_generator()
     feats = _rng().standard_normal((3, 6))
@@ -406,7 +410,7 @@ def _check_nn(fn):
 
 @_register("09.1", "conv_loops", "a convolution (stride, zero padding) with loops")
 def _check_conv(fn):
-    from vsa_np.layers import conv_forward
+    from vsa_np.core.conv import conv_forward
 
     g = _rng()
     x, w, b = g.standard_normal((2, 6, 7, 3)), g.standard_normal((3, 3, 3, 4)), g.standard_normal(4)
@@ -417,7 +421,7 @@ def _check_conv(fn):
 
 @_register("09.2", "maxpool_backward", "max pooling backward: each window's gradient on its max")
 def _check_maxpool(fn):
-    from vsa_np.layers import maxpool_backward, maxpool_forward
+    from vsa_np.core.conv import maxpool_backward, maxpool_forward
 
     g = _rng()
     x = g.standard_normal((2, 5, 6, 3))                  # 5 rows: the last one is not covered

@@ -1,15 +1,11 @@
-"""`vsa-np`: the command line. Each subcommand lives in its own module, whose heavy imports
-happen only when it runs, so `vsa-np --help` stays fast.
+"""`vsa-np`: the command line. Each subcommand is a module with
 
-Building the parser imports every command module, so a module keeps its heavy imports (NumPy
-models, data readers) inside `run`. A subcommand module defines
-
-    HELP = "one line for `vsa-np --help`"
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int          # the exit code
 
-and is listed in COMMANDS below. Exit codes: 0 success, 1 a check or run failed, 2 bad usage or
-bad input (a clear message on stderr, no traceback).
+listed in COMMANDS with its one-line help. Only the module of the command that runs is imported,
+so `vsa-np --help` imports no model. Exit codes: 0 success, 1 a check or run failed, 2 bad usage
+or bad input (one line on stderr naming the file and the problem, no traceback).
 """
 from __future__ import annotations
 
@@ -20,42 +16,52 @@ import sys
 from vsa_np import __version__
 from vsa_np.errors import BackendError, TrainingError, UserError
 
-# (subcommand, module): add a line here when a new subcommand is written.
-COMMANDS = [
-    ("demo", "vsa_np.commands.demo"),
-    ("gradcheck", "gradcheck.cli"),
-    ("data-info", "vsa_np.commands.data_info"),
-    ("make-shapes", "vsa_np.commands.make_shapes"),
-    ("score", "vsa_np.commands.score"),
-    ("train-align", "vsa_np.commands.train_align"),
-    ("eval-align", "vsa_np.commands.eval_align"),
-    ("align", "vsa_np.commands.align"),
-    ("train-gen", "vsa_np.commands.train_gen"),
-    ("eval-gen", "vsa_np.commands.eval_gen"),
-    ("caption", "vsa_np.commands.caption"),
+COMMANDS = [                     # (command, module, one line for --help)
+    ("demo", "vsa_np.commands.demo",
+     "run the whole paper end to end on the shapes world and write a report"),
+    ("gradcheck", "gradcheck.cli",
+     "run every gradient check (float64, centered differences) and print a table"),
+    ("data-info", "vsa_np.commands.data_info",
+     "summarise a dataset folder (Flickr8K layout, or a shapes world)"),
+    ("make-shapes", "vsa_np.commands.make_shapes",
+     "generate the synthetic shapes world (images, captions, features, alignments)"),
+    ("score", "vsa_np.commands.score",
+     "BLEU-1..4, METEOR, ROUGE-L and CIDEr-D of hypotheses against references (coco-caption)"),
+    ("train-align", "vsa_np.alignment.train",
+     "train the alignment model (BRNN + regions, ranking loss; Sec. 3.1)"),
+    ("eval-align", "vsa_np.commands.eval_align",
+     "retrieval R@K / median rank of an alignment model (Table 1), and alignment accuracy"),
+    ("align", "vsa_np.commands.align",
+     "align a sentence's words to an image's regions (MRF, Eq. 10-12) and draw Figure 5"),
+    ("train-gen", "vsa_np.generator.train",
+     "train the multimodal RNN caption generator (RMSprop; Sec. 3.2, 4.3)"),
+    ("eval-gen", "vsa_np.commands.eval_gen",
+     "perplexity and caption metrics of a generator on a split, with the NN baseline"),
+    ("caption", "vsa_np.commands.caption",
+     "caption precomputed image features with a trained generator (beam search)"),
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the options of command `only` (None: of every command)."""
     parser = argparse.ArgumentParser(
         prog="vsa-np",
         description="Deep Visual-Semantic Alignments (Karpathy & Fei-Fei, CVPR 2015) "
                     "in hand-written NumPy/CuPy.")
     parser.add_argument("--version", action="version", version=f"vsa-np {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS:
-        # No try/except here: a command module that fails to import or to add its arguments is a
-        # bug, and it must fail every `vsa-np` call (and the tests) rather than vanish from --help.
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+    for name, module_name, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
-        module.add_arguments(p)
+        if only in (None, name):
+            importlib.import_module(module_name).add_arguments(p)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:                   # the commands import the backend, which reads $VSA_NP_DEVICE
-        parser = build_parser()
+        parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
     except BackendError as e:
         print(f"vsa-np: error: {e}", file=sys.stderr)
         return 2

@@ -165,18 +165,6 @@ class FeatureNorm:
         return cls(buffers.get("norm_mean"), buffers["norm_basis"], buffers["norm_scale"],
                    float(buffers["norm_rest"]), log=bool(buffers.get("norm_log", 0.0)))
 
-    @classmethod
-    def legacy(cls, dim: int, mean=None, whitening: dict | None = None) -> "FeatureNorm | None":
-        """The map of a checkpoint written before this module: a mean alone, or a mean and a
-        whitening {"basis", "scale", "rest"}. None when it had neither."""
-        if mean is None and whitening is None:
-            return None
-        if whitening is None:
-            return cls(numpy.asarray(mean, dtype=numpy.float64), numpy.zeros((dim, 0)),
-                       numpy.zeros(0), 1.0)
-        return cls(None if mean is None else numpy.asarray(mean, dtype=numpy.float64),
-                   numpy.asarray(whitening["basis"]), numpy.asarray(whitening["scale"]),
-                   float(whitening["rest"]))
 
 
 def top_directions(X: numpy.ndarray, k: int, iters: int = 4, oversample: int = 16,

@@ -10,15 +10,10 @@ implementation is the reference the tests compare the fast, batched code against
 import numpy as np
 
 from gradcheck.registry import compare, compare_model, register
-from vsa_np.alignment.brnn import brnn_backward, brnn_forward
-from vsa_np.alignment.model import AlignmentModel
-from vsa_np.alignment.packed_rnn import (packed_rnn_backward, packed_rnn_forward,
-                                        previous_states)
-from vsa_np.alignment.packing import pack
-from vsa_np.alignment.ranking_loss import ranking_loss
-from vsa_np.alignment.region_embed import region_embed_backward, region_embed_forward
-from vsa_np.alignment.score import score_backward, score_forward
 from vsa_np.backend import to_host, xp
+from vsa_np.core.alignment import (AlignmentModel, brnn_backward, brnn_forward, ranking_loss,
+                                   region_embed_backward, region_embed_forward, score_backward,
+                                   score_forward)
 from vsa_np.feature_norm import FeatureNorm
 
 F64 = np.float64
@@ -201,45 +196,15 @@ def check_region_embed():
 def check_brnn():
     model, batch = clear_model_and_batch("eq8", seed=600)
     P = model.params
-    packed = pack(batch["word_mask"])
-    words = xp.asarray(batch["words"])
-    s, cache = brnn_forward(words, packed, P)
+    lengths = batch["word_mask"].sum(axis=1)
+    s, _, cache = brnn_forward(batch["words"], lengths, P)
     ds = xp.asarray(np.random.default_rng(600).standard_normal(s.shape))
     grads = brnn_backward(ds, cache)
-    f = lambda: brnn_forward(words, packed, P)[0]  # noqa: E731
+    f = lambda: brnn_forward(batch["words"], lengths, P)[0]  # noqa: E731
     return [compare("align_brnn", k, f, P[k], grads[k], df=ds, max_checks=40)
             for k in sorted(grads)]
 
 
-def _check_packed_rnn(name, reverse):
-    p = pack(np.arange(6) < np.array([6, 2, 4, 1, 6])[:, None])
-    for seed in range(700, 900):
-        g = np.random.default_rng(seed)
-        a = xp.asarray(g.standard_normal((p.W, 5)))
-        Wh, b = xp.asarray(g.standard_normal((5, 5)) * 0.4), xp.asarray(g.standard_normal(5))
-        h, cache = packed_rnn_forward(a, Wh, b, p.steps, reverse)
-        # the ReLU inputs, recovered: z = a + (h_prev Wh where there is a previous state) + b
-        z = to_host(a + b) + to_host(previous_states(h, p.steps, reverse) @ Wh)
-        if np.abs(z).min() > CLEAR:
-            break
-    dh = xp.asarray(g.standard_normal(h.shape))
-    da, dWh, db = packed_rnn_backward(dh, cache)
-    f = lambda: packed_rnn_forward(a, Wh, b, p.steps, reverse)[0]  # noqa: E731
-    return [compare(name, k, f, x, d, df=dh) for k, x, d in
-            (("a", a, da), ("Wh", Wh, dWh), ("b", b, db))]
-
-
-@register("align_packed_rnn_fwd")
-def check_packed_rnn_fwd():
-    return _check_packed_rnn("align_packed_rnn_fwd", False)
-
-
-@register("align_packed_rnn_bwd")
-def check_packed_rnn_bwd():
-    return _check_packed_rnn("align_packed_rnn_bwd", True)
-
-
 ALIGNMENT_CHECKS = ["align_model_eq8", "align_model_eq7", "align_model_1region",
                     "align_score_eq8", "align_score_eq7", "align_ranking_loss",
-                    "align_region_embed", "align_brnn", "align_packed_rnn_fwd",
-                    "align_packed_rnn_bwd"]
+                    "align_region_embed", "align_brnn"]

@@ -9,7 +9,7 @@ value of a pooling window); the check uses the first random draw clear by more t
 perturbation is 1e-5)."""
 import numpy as np
 
-import vsa_np.layers as L
+import vsa_np.core.conv as L
 from gradcheck.registry import compare_model, register
 from vsa_np.backend import to_device, to_host, xp
 from vsa_np.data.trained_cnn import LABELS, ShapesCNN

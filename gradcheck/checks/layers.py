@@ -1,4 +1,4 @@
-"""Gradient checks for every layer in `vsa_np.layers` (float64, centered differences).
+"""Gradient checks for every layer in `vsa_np.core.layers` and `vsa_np.core.conv` (float64, centered differences).
 
 Inputs are drawn away from kinks: ReLU inputs are pushed at least 0.1 away from zero, and the
 recurrent checks assert that no valid pre-activation lies within 1e-3 of the ReLU's kink (the
@@ -6,7 +6,8 @@ perturbation is 1e-5). Each check returns one row per input or parameter.
 """
 import numpy as np
 
-import vsa_np.layers as L
+import vsa_np.core.conv as C
+import vsa_np.core.layers as L
 from gradcheck.registry import compare, register
 from vsa_np.backend import rng as make_rng
 from vsa_np.backend import xp
@@ -21,21 +22,15 @@ def _away_from_zero(g, *shape, margin=0.1):
     return xp.where(x >= 0, x + margin, x - margin)
 
 
-def _mask(T_lengths, T):
-    """Left-aligned mask from a list of lengths (0 = an all-padding row)."""
-    return xp.asarray(np.arange(T)[None, :] < np.array(T_lengths)[:, None])
-
-
-def _clear_of_kink(a, h, h0, Wh, b, mask, reverse, margin=1e-3):
-    """Recompute every valid pre-activation z_t = a_t + h_{t-1} Wh + b: is |z_t| > margin?"""
+def _clear_of_kink(a, h, Wh, b, lengths, reverse, margin=1e-3):
+    """Recompute every valid pre-activation z_t = a_t + h_prev Wh + b: is |z_t| > margin?"""
     N, T, H = h.shape
-    prev = xp.zeros((N, H)) if h0 is None else h0
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        z = a[:, t] + prev @ Wh + b
-        valid = xp.ones(N, bool) if mask is None else mask[:, t]
+    for t in range(T):
+        prev = t + 1 if reverse else t - 1
+        z = a[:, t] + (h[:, prev] @ Wh if 0 <= prev < T else 0) + b
+        valid = xp.asarray(np.asarray(lengths) > t)
         if valid.any() and float(xp.abs(z[valid]).min()) < margin:
             return False
-        prev = h[:, t]
     return True
 
 
@@ -106,26 +101,23 @@ def _rnn_inputs(seed, N, T, H):
 def check_rnn_step():
     g, a, Wh, b = _rnn_inputs(6, 4, 1, 5)
     a, prev_h = a[:, 0], xp.abs(_randn(g, 4, 5))
-    mask = xp.asarray([True, False, True, True])
-    out, cache = L.rnn_step_forward(a, prev_h, Wh, b, mask)
+    out, cache = L.rnn_step_forward(a, prev_h, Wh, b)
     dout = _randn(g, *out.shape)
-    f = lambda: L.rnn_step_forward(a, prev_h, Wh, b, mask)[0]  # noqa: E731
+    f = lambda: L.rnn_step_forward(a, prev_h, Wh, b)[0]  # noqa: E731
     return _rows("rnn_step", f, {"a": a, "prev_h": prev_h, "Wh": Wh, "b": b},
                  L.rnn_step_backward(dout, cache), dout)
 
 
 def _check_rnn(name, reverse, seed):
-    mask = _mask([5, 3, 1, 0], 5)  # full, padded, length 1, all padding
+    lengths = np.array([5, 3, 1, 0])  # sorted longest first: full, padded, length 1, empty
     for seed in range(seed, seed + 1000, 100):  # the first draw clear of every kink
         g, a, Wh, b = _rnn_inputs(seed, 4, 5, 6)
-        h0 = xp.abs(_randn(g, 4, 6))
-        out, cache = L.rnn_forward(a, h0, Wh, b, mask, reverse=reverse)
-        if _clear_of_kink(a, out, h0, Wh, b, mask, reverse):
+        out, cache = L.rnn_forward(a, Wh, b, lengths, reverse=reverse)
+        if _clear_of_kink(a, out, Wh, b, lengths, reverse):
             break
     dout = _randn(g, *out.shape)
-    f = lambda: L.rnn_forward(a, h0, Wh, b, mask, reverse=reverse)[0]  # noqa: E731
-    return _rows(name, f, {"a": a, "h0": h0, "Wh": Wh, "b": b},
-                 L.rnn_backward(dout, cache), dout)
+    f = lambda: L.rnn_forward(a, Wh, b, lengths, reverse=reverse)[0]  # noqa: E731
+    return _rows(name, f, {"a": a, "Wh": Wh, "b": b}, L.rnn_backward(dout, cache), dout)
 
 
 @register("rnn_forward_dir")
@@ -136,36 +128,6 @@ def check_rnn_fwd():
 @register("rnn_backward_dir")
 def check_rnn_bwd():
     return _check_rnn("rnn_backward_dir", True, 8)
-
-
-@register("mrnn_step")
-def check_mrnn_step():
-    g = make_rng(9)
-    x, prev_h, bv = _randn(g, 3, 4), xp.abs(_randn(g, 3, 5)), _randn(g, 3, 5)
-    Wx, Wh, b = _randn(g, 4, 5), _randn(g, 5, 5, scale=0.3), _randn(g, 5, scale=0.1)
-    out, cache = L.mrnn_step_forward(x, prev_h, Wx, Wh, b, bv)
-    dout = _randn(g, *out.shape)
-    f = lambda: L.mrnn_step_forward(x, prev_h, Wx, Wh, b, bv)[0]  # noqa: E731
-    return _rows("mrnn_step", f, {"x": x, "prev_h": prev_h, "Wx": Wx, "Wh": Wh, "b": b, "bv": bv},
-                 L.mrnn_step_backward(dout, cache), dout)
-
-
-@register("mrnn")
-def check_mrnn():
-    mask = _mask([5, 2, 1], 5)
-    for seed in range(10, 1010, 100):  # the first draw clear of every kink
-        g = make_rng(seed)
-        x, bv = _randn(g, 3, 5, 4), _randn(g, 3, 6)
-        Wx, Wh, b = _randn(g, 4, 6), _randn(g, 6, 6, scale=0.3), _randn(g, 6, scale=0.1)
-        out, cache = L.mrnn_forward(x, bv, Wx, Wh, b, mask)
-        a = x @ Wx
-        a[:, 0] += bv
-        if _clear_of_kink(a, out, None, Wh, b, mask, False):
-            break
-    dout = _randn(g, *out.shape)
-    f = lambda: L.mrnn_forward(x, bv, Wx, Wh, b, mask)[0]  # noqa: E731
-    return _rows("mrnn", f, {"x": x, "bv": bv, "Wx": Wx, "Wh": Wh, "b": b},
-                 L.mrnn_backward(dout, cache), dout)
 
 
 @register("lstm_step")
@@ -185,25 +147,23 @@ def check_lstm_step():
 def check_lstm():
     g = make_rng(22)
     N, T, H = 3, 5, 4
-    a, h0 = _randn(g, N, T, 4 * H), _randn(g, N, H)
+    a = _randn(g, N, T, 4 * H)
     Wh, b = _randn(g, H, 4 * H, scale=0.5), _randn(g, 4 * H, scale=0.1)
-    out, cache = L.lstm_forward(a, h0, Wh, b)
+    out, cache = L.lstm_forward(a, Wh, b)
     dout = _randn(g, *out.shape)
-    f = lambda: L.lstm_forward(a, h0, Wh, b)[0]  # noqa: E731
-    return _rows("lstm", f, {"a": a, "h0": h0, "Wh": Wh, "b": b},
-                 L.lstm_backward(dout, cache), dout)
+    f = lambda: L.lstm_forward(a, Wh, b)[0]  # noqa: E731
+    return _rows("lstm", f, {"a": a, "Wh": Wh, "b": b}, L.lstm_backward(dout, cache), dout)
 
 
-@register("temporal_softmax_loss")
-def check_temporal_softmax():
+@register("softmax_loss")
+def check_softmax_loss():
     g = make_rng(11)
-    N, T, V = 3, 4, 7
-    x = _randn(g, N, T, V)
-    y = xp.asarray(np.random.default_rng(11).integers(0, V, (N, T)))
-    mask = _mask([4, 2, 1], T)
-    _, dx = L.temporal_softmax_loss(x, y, mask)
-    f = lambda: L.temporal_softmax_loss(x, y, mask)[0]  # noqa: E731
-    return [compare("temporal_softmax_loss", "x", f, x, dx)]
+    M, V = 6, 7
+    x = _randn(g, M, V)
+    y = xp.asarray(np.random.default_rng(11).integers(0, V, M))
+    _, dx = L.softmax_loss(x.copy(), y, 3)
+    f = lambda: L.softmax_loss(x.copy(), y, 3)[0]  # noqa: E731  (it overwrites its input)
+    return [compare("softmax_loss", "x", f, x, dx)]
 
 
 def _distinct(g, *shape, gap=0.01):
@@ -217,10 +177,10 @@ def _distinct(g, *shape, gap=0.01):
 def _check_conv(name, seed, x_shape, k, F, stride, pad):
     g = make_rng(seed)
     x, w, b = _randn(g, *x_shape), _randn(g, k, k, x_shape[-1], F), _randn(g, F)
-    out, cache = L.conv_forward(x, w, b, stride, pad)
+    out, cache = C.conv_forward(x, w, b, stride, pad)
     dout = _randn(g, *out.shape)
-    f = lambda: L.conv_forward(x, w, b, stride, pad)[0]  # noqa: E731
-    return _rows(name, f, {"x": x, "w": w, "b": b}, L.conv_backward(dout, cache), dout)
+    f = lambda: C.conv_forward(x, w, b, stride, pad)[0]  # noqa: E731
+    return _rows(name, f, {"x": x, "w": w, "b": b}, C.conv_backward(dout, cache), dout)
 
 
 @register("conv")
@@ -239,20 +199,20 @@ def check_conv_stride():
 def check_maxpool():
     g = make_rng(14)
     x = _distinct(g, 2, 5, 4, 3)          # an odd height: the last row is dropped
-    out, cache = L.maxpool_forward(x, 2)
+    out, cache = C.maxpool_forward(x, 2)
     dout = _randn(g, *out.shape)
-    f = lambda: L.maxpool_forward(x, 2)[0]  # noqa: E731
-    return [compare("maxpool", "x", f, x, L.maxpool_backward(dout, cache), df=dout)]
+    f = lambda: C.maxpool_forward(x, 2)[0]  # noqa: E731
+    return [compare("maxpool", "x", f, x, C.maxpool_backward(dout, cache), df=dout)]
 
 
 @register("global_maxpool")
 def check_global_maxpool():
     g = make_rng(15)
     x = _distinct(g, 2, 3, 4, 5)
-    out, cache = L.global_maxpool_forward(x)
+    out, cache = C.global_maxpool_forward(x)
     dout = _randn(g, *out.shape)
-    f = lambda: L.global_maxpool_forward(x)[0]  # noqa: E731
-    return [compare("global_maxpool", "x", f, x, L.global_maxpool_backward(dout, cache),
+    f = lambda: C.global_maxpool_forward(x)[0]  # noqa: E731
+    return [compare("global_maxpool", "x", f, x, C.global_maxpool_backward(dout, cache),
                     df=dout)]
 
 
@@ -260,15 +220,14 @@ def check_global_maxpool():
 def check_global_avgpool():
     g = make_rng(16)
     x = _randn(g, 2, 3, 4, 5)
-    out, cache = L.global_avgpool_forward(x)
+    out, cache = C.global_avgpool_forward(x)
     dout = _randn(g, *out.shape)
-    f = lambda: L.global_avgpool_forward(x)[0]  # noqa: E731
-    return [compare("global_avgpool", "x", f, x, L.global_avgpool_backward(dout, cache),
+    f = lambda: C.global_avgpool_forward(x)[0]  # noqa: E731
+    return [compare("global_avgpool", "x", f, x, C.global_avgpool_backward(dout, cache),
                     df=dout)]
 
 
 # The names registered above, in order (the tests iterate over them).
 LAYER_CHECKS = ["affine", "affine_3d", "relu", "dropout", "embedding", "rnn_step",
-                "rnn_forward_dir", "rnn_backward_dir", "mrnn_step", "mrnn",
-                "temporal_softmax_loss", "conv", "conv_stride", "maxpool", "global_maxpool",
+                "rnn_forward_dir", "rnn_backward_dir", "lstm_step", "lstm", "softmax_loss", "conv", "conv_stride", "maxpool", "global_maxpool",
                 "global_avgpool"]

@@ -22,12 +22,11 @@ def greedy_decode(model, feat, max_len):
     max_len words: START + b_v at t = 1 (Eq. 13-14), then each chosen word fed back in."""
     table = model.input_table()
     a = table[0] + model.image_bias(xp.asarray(feat[None]))[0]
-    h = xp.zeros(model.H, dtype=table.dtype)
+    state = model.initial_state(1)                       # h_0 = 0 (and c_0 = 0 for an LSTM)
     words = []
     for _ in range(max_len):
-        h, scores = model.step(a[None], h[None])
-        h = h[0]
-        w = int(np.argmax(to_host(scores[0])))
+        state, logits = model.step(a[None], state)
+        w = int(np.argmax(to_host(logits[0])))
         if w == 0:
             break
         words.append(w)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy
 
 from vsa_np.alignment.evaluate import embed_split
-from vsa_np.alignment.mrf import viterbi_align_batch
+from vsa_np.core.mrf import viterbi_align_batch
 from vsa_np.backend import to_host, xp
 from vsa_np.data import encode_split
 from vsa_np.errors import DataError

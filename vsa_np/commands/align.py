@@ -10,7 +10,6 @@ import math
 
 import numpy
 
-HELP = "align a sentence's words to an image's regions (MRF, Eq. 10-12) and draw Figure 5"
 DEFAULT_BETA = 3.0
 
 
@@ -52,11 +51,11 @@ def sentence_tokens(ds, i: int, sentid, text) -> list[str]:
 
 
 def run(args) -> int:
-    from vsa_np.alignment.model import check_data, load_alignment
+    from vsa_np.trained import check_data, load_alignment
     from vsa_np.backend import to_host
     from vsa_np.data import load_dataset
     from vsa_np.errors import UserError
-    from vsa_np.mrf import snippets, viterbi_align
+    from vsa_np.core.mrf import snippets, viterbi_align
     from vsa_np.paths import FIGURE_SUFFIXES, output_file
 
     if not math.isfinite(args.beta):
@@ -76,7 +75,7 @@ def run(args) -> int:
     n = int(ds.n_regions[i]) if regions else 1
     feats = numpy.asarray(ds.region_feats[i, :n], dtype=numpy.float32)
     scores = numpy.asarray(to_host(model.word_region_scores(feats, ids)), dtype=numpy.float64)
-    assignment, objective = viterbi_align(scores, args.beta)                 # Eq. 10-12
+    assignment, objective = viterbi_align(scores, args.beta)                 # the MRF, Eq. 10-12
     boxes = ds.boxes[i, :n].tolist() if (regions and ds.boxes is not None) else None
     out = {"image": ds.images[i]["filename"], "imgid": ds.images[i]["imgid"], "tokens": tokens,
            "dropped": [w for t, w in enumerate(all_tokens) if t not in set(kept)],

@@ -20,7 +20,6 @@ from pathlib import Path
 from vsa_np.errors import DataError
 from vsa_np.paths import HTML_SUFFIXES, output_file
 
-HELP = "caption precomputed image features with a trained generator (beam search)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,7 +92,7 @@ def features_from_pixels(args, meta):
             raise DataError(f"{f}: not a picture ({e})") from None
         H, W = pixels.shape[:2]
         size = getattr(net, "whole_size", net.input_size)         # as make-shapes reads it
-        feats[k] = net(crops_of(pixels, [(0, 0, W, H)], size))[0]   # Eq. 13's CNN(I)
+        feats[k] = net(crops_of(pixels, [(0, 0, W, H)], size))[0]   # CNN(I), read by Eq. 13
     args.features = f"{folder} (features by {where})"
     return feats, [f.name for f in files]
 
@@ -103,7 +102,7 @@ def run(args) -> int:
     from vsa_np.feature_norm import check_scale
     from vsa_np.generator.evaluate import caption_features
     from vsa_np.generator.html import write_caption_page
-    from vsa_np.generator.load import load_generator
+    from vsa_np.trained import load_generator
 
     if args.beam < 1 or not 1 <= args.n_best <= args.beam or args.max_len < 1:
         raise DataError("need --beam >= 1, 1 <= --n-best <= --beam and --max-len >= 1")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "summarise a dataset folder (Flickr8K layout, or a shapes world)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-HELP = "run the whole paper end to end on the shapes world and write a report"
 
 
 def add_arguments(p) -> None:

@@ -11,7 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "retrieval R@K / median rank of an alignment model (Table 1), and alignment accuracy"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +34,7 @@ def run(args) -> int:
     from vsa_np.alignment.alignment_eval import alignment_report
     from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
     from vsa_np.alignment.evaluate import evaluate_retrieval
-    from vsa_np.alignment.model import check_data, load_alignment
+    from vsa_np.trained import check_data, load_alignment
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments
 

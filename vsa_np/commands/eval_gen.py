@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 
-HELP = "perplexity and caption metrics of a generator on a split, with the NN baseline"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,7 +60,7 @@ def run(args) -> int:
     from vsa_np.data import load_dataset
     from vsa_np.feature_norm import check_scale
     from vsa_np.errors import DataError
-    from vsa_np.generator.load import load_generator
+    from vsa_np.trained import load_generator
     from vsa_np.paths import HTML_SUFFIXES, output_file
 
     if args.beam < 1 or args.max_len < 1:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "generate the synthetic shapes world (images, captions, features, alignments)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from vsa_np.errors import DataError
 
-HELP = "BLEU-1..4, METEOR, ROUGE-L and CIDEr-D of hypotheses against references (coco-caption)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -184,8 +184,8 @@ def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim:
             valid = np.arange(MAX_REGIONS) < n_regions[start:stop, None]       # (n, R)
             valid[:, 0] = False                              # region 0: the whole picture
             feats = np.zeros((stop - start, MAX_REGIONS, feature_dim), dtype=np.float32)
-            feats[valid] = cnn(crops[valid])                 # Eq. 1's CNN(I_b)
-            feats[:, 0] = cnn(wholes)                        # Eq. 13's CNN(I)
+            feats[valid] = cnn(crops[valid])                 # CNN(I_b), read by Eq. 1
+            feats[:, 0] = cnn(wholes)                        # CNN(I), read by Eq. 13
             whole[start:stop] = feats[:, 0]
             stream.write(feats)
         stream.close()

@@ -41,11 +41,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import vsa_np.layers as L
+import vsa_np.core.conv as C
+import vsa_np.core.layers as L
 from vsa_np.backend import to_device, to_float, to_host, xp
 from vsa_np.data.shapes_draw import COLOURS, IMAGE_SIZE, SHAPES, SIZES, render, sample_scene
 from vsa_np.errors import DataError
-from vsa_np.optim import RMSProp, clip_elementwise
+from vsa_np.core.train import RMSProp, clip_elementwise
 
 INPUT_SIZE = 64                  # region crops, as make-shapes cuts them
 WHOLE_SIZE = IMAGE_SIZE          # whole pictures, at their own 128 x 128 (see below)
@@ -159,12 +160,12 @@ class ShapesCNN:
         """x (N, S, S, 3) -> fc7 (N, D) and the caches of every layer."""
         p, caches, n = self.params, [], len(self.channels)
         for k in range(1, n + 1):
-            x, c_conv = L.conv_forward(x, p[f"w{k}"], p[f"b{k}"], 1, 1)
+            x, c_conv = C.conv_forward(x, p[f"w{k}"], p[f"b{k}"], 1, 1)
             x, c_relu = L.relu_forward(x)
             if k < n:
-                x, c_pool = L.maxpool_forward(x, 2)
+                x, c_pool = C.maxpool_forward(x, 2)
             else:
-                x, c_pool = L.global_maxpool_forward(x)
+                x, c_pool = C.global_maxpool_forward(x)
             caches.append((c_conv, c_relu, c_pool))
         h, c_fc = L.affine_forward(x, p["W7"], p["b7"])
         fc7, c_r7 = L.relu_forward(h)
@@ -196,10 +197,10 @@ class ShapesCNN:
         n = len(self.channels)
         for k in range(n, 0, -1):
             c_conv, c_relu, c_pool = caches[k - 1]
-            dx = (L.maxpool_backward(dx, c_pool) if k < n
-                  else L.global_maxpool_backward(dx, c_pool))
+            dx = (C.maxpool_backward(dx, c_pool) if k < n
+                  else C.global_maxpool_backward(dx, c_pool))
             # the first layer's input is the picture: no gradient needed there
-            dx, grads[f"w{k}"], grads[f"b{k}"] = L.conv_backward(L.relu_backward(dx, c_relu),
+            dx, grads[f"w{k}"], grads[f"b{k}"] = C.conv_backward(L.relu_backward(dx, c_relu),
                                                                  c_conv, input_grad=k > 1)
         return loss, grads
 

@@ -30,8 +30,8 @@ from vsa_np.alignment.alignment_eval import (alignment_report, boxes_only,
 from vsa_np.alignment.baseline import baseline_report
 from vsa_np.alignment.evaluate import evaluate_retrieval
 from vsa_np.alignment.figures import plot_alignment
-from vsa_np.alignment.model import load_alignment
-from vsa_np.alignment.mrf import viterbi_align_batch
+from vsa_np.trained import load_alignment
+from vsa_np.core.mrf import viterbi_align_batch
 from vsa_np.alignment.train import AlignConfig, train_alignment
 from vsa_np.config import positive, require
 from vsa_np.data import load_dataset
@@ -40,8 +40,8 @@ from vsa_np.data.trained_cnn import DEFAULT_EPOCHS, DEFAULT_SCENES, probe_summar
 from vsa_np.demo.report import write_report
 from vsa_np.generator.evaluate import evaluate_with_baseline, object_marks
 from vsa_np.generator.html import write_caption_page
-from vsa_np.generator.load import load_generator
-from vsa_np.generator.model import CELLS
+from vsa_np.trained import load_generator
+from vsa_np.core.generator import CELLS
 from vsa_np.generator.region_data import evaluate_regions
 from vsa_np.generator.train import GenConfig, train_generator
 from vsa_np.paths import output_folder
@@ -101,7 +101,7 @@ class DemoConfig:
         require(self.images >= 3, "images", f"need at least 3 images, got {self.images}")
         require(self.cnn in ("trained", "random"), "cnn",
                 f"must be 'trained' or 'random', got {self.cnn!r}")
-        require(self.gen_cell in CELLS, "gen_cell", f"must be one of {CELLS}, got "
+        require(self.gen_cell in CELLS, "gen_cell", f"must be one of {tuple(CELLS)}, got "
                 f"{self.gen_cell!r}")
 
 

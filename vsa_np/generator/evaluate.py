@@ -23,7 +23,7 @@ import numpy as np
 from vsa_np.backend import to_float
 from vsa_np.data import caption_batch, encode_split
 from vsa_np.feature_norm import as_baseline_sees_it
-from vsa_np.generator.decode import beam_search
+from vsa_np.core.generator import beam_search
 from vsa_np.metrics import score_all
 
 METRIC_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vsa_np.alignment.alignment_eval import split_word_region_scores
-from vsa_np.alignment.model import check_data, load_alignment
-from vsa_np.alignment.mrf import viterbi_align_batch
+from vsa_np.trained import check_data, load_alignment
+from vsa_np.core.mrf import viterbi_align_batch
 from vsa_np.data import EncodedSplit
 from vsa_np.data.shapes import load_alignments
 from vsa_np.errors import DataError

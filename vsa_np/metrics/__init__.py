@@ -8,7 +8,7 @@ the paper's Tables 2 and 3 (Sec. 4.2).
         "ROUGE-L": ..., "CIDEr-D": ...}        (fractions, as coco-caption returns them)
 
 A sentence is a list of tokens or a string of tokens separated by white space; `raw_text=True`
-runs strings through the evaluation tokeniser (`vsa_np.metrics.tokenize`) first.
+runs strings through the evaluation tokeniser (`vsa_np.data.tokenize`, the one the models are trained on) first.
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from vsa_np.metrics.cider import cider_d
 from vsa_np.metrics.meteor import meteor_score
 from vsa_np.metrics.ngrams import build_corpus
 from vsa_np.metrics.rouge import rouge_l
-from vsa_np.metrics.tokenize import split_tokens, tokenize
+from vsa_np.data.tokenize import tokenize
 
 KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
 
 def _sentence(s, raw_text: bool, text_only: bool, where: str) -> list[str]:
     if isinstance(s, str):
-        return tokenize(s) if raw_text else split_tokens(s)
+        return tokenize(s) if raw_text else s.split()
     if not text_only and isinstance(s, (list, tuple)) and all(isinstance(w, str) for w in s):
         return list(s)
     wanted = "a string" if text_only else "a string or a list of word strings"
