@@ -151,7 +151,7 @@ for r, b in enumerate(order):
 ax.set_xticks(range(T), [f"t = {t + 1}\nn_t = {n_t[t]}" for t in range(T)])
 ax.set_yticks(range(len(order)), [f"row {r}: sentence {b}" for r, b in enumerate(order)])
 ax.set_title("Sorted longest first: step t works on the first n_t rows (padding never computed)")
-save(fig, FIG, "packing")
+save(fig, FIG, "sorted_batch")
 
 # %% [markdown]
 # ## Every word sees the whole sentence

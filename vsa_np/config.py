@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 import types
 import typing
-from pathlib import Path
 
 from vsa_np.errors import DataError, UserError
 
@@ -71,63 +69,6 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls, exclude=()
             *flags, dest=f.name, default=None, help=f"{help_text} (default: {_default(f)!r})",
             **_argparse_kwargs(f.name, hints[f.name]))
     return groups
-
-
-LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries
-
-
-def add_trainer_arguments(p: argparse.ArgumentParser, config_cls, data_help: str) -> None:
-    """What both training commands take: DATA, --out/--resume/--quiet/--json, --lr (a number or
-    'auto'), and one option per config field."""
-    p.add_argument("data", metavar="DATA", help=data_help)
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    default = next(f.default for f in dataclasses.fields(config_cls) if f.name == "lr")
-    paper = add_config_arguments(p, config_cls, exclude=("lr",))[True]
-    paper.add_argument("--lr", type=_learning_rate, default=None, metavar="LR|auto",
-                       help=f"learning rate, or 'auto': short trials of each rate of --lr-grid "
-                            f"(default {LR_GRID}), the best on validation wins (the paper "
-                            f"cross-validates it; default: {default!r})")
-
-
-def checkpoints_line(out, next_command: str) -> str:
-    """What a trainer wrote (only what is there) and the command to run next."""
-    written = [str(p) for p in (Path(out) / "best.npz", Path(out) / "last.npz") if p.is_file()]
-    return f"checkpoints: {', '.join(written) or 'none written'}; next: {next_command}"
-
-
-def _learning_rate(text: str):
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-
-
-def trainer_config(args, config_cls):
-    """(config, say): the config from the options (over the saved one on --resume), printed;
-    `say` prints to stderr when stdout is reserved for --json."""
-    from vsa_np.paths import output_folder
-    from vsa_np.rundir import resume_config
-
-    output_folder(args.out, "--out")           # before the data are read or anything written
-    base = resume_config(args.out, config_cls) if args.resume else None
-    auto = args.lr == "auto"
-    if auto:
-        if args.resume:
-            raise UserError("--lr auto chooses the rate of a new run; on --resume the run "
-                            "keeps the rate it chose (or pass a number)")
-        args.lr = None
-    cfg = config_from_args(config_cls, args, base=base)
-    if auto and not cfg.lr_grid:
-        cfg = dataclasses.replace(cfg, lr_grid=LR_GRID)
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    if not args.quiet:
-        say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
-    return cfg, say
 
 
 def config_from_args(config_cls, args: argparse.Namespace, base=None):

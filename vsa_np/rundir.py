@@ -1,6 +1,7 @@
 """The run folder of a training run, and where the run stands in it: `last` and `best`
 checkpoints, a JSON log of the loss curve and the evaluations, exact resume, a lock against a
-second run in the same folder, a NaN/inf stop, progress bars, and the learning-rate trials.
+second run in the same folder, a NaN/inf stop, progress bars, the learning-rate trials, and the
+options both training commands share (`add_trainer_arguments`, `trainer_config`).
 
 Folder: `last.npz/.json` (parameters, optimiser state, meta with the config and `train_state`),
 `best.npz/.json` (the best so far by `best_key`), `log.json` ({"train": [{step, epoch, loss}],
@@ -9,6 +10,7 @@ of (seed, epoch), the position in it is saved, and dropout is drawn from (seed, 
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -28,7 +30,8 @@ except ImportError:                  # pragma: no cover
 
 from vsa_np.backend import to_device, to_float
 from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
-from vsa_np.config import config_changes, config_from_dict
+from vsa_np.config import (add_config_arguments, config_changes, config_from_args,
+                           config_from_dict)
 from vsa_np.errors import DataError, TrainingError, UserError
 from vsa_np.paths import output_folder
 
@@ -366,3 +369,57 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
         result = f"{r['value']:.4g}" if r["value"] is not None else f"stopped ({r['stopped']})"
         log(f"  lr {r['lr']:<8g} {result}{'   <- chosen' if r is pick else ''}")
     return pick["lr"], table
+
+
+LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries
+
+
+def add_trainer_arguments(p: argparse.ArgumentParser, config_cls, data_help: str) -> None:
+    """What both training commands take: DATA, --out/--resume/--quiet/--json, --lr (a number or
+    'auto'), and one option per config field."""
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    default = next(f.default for f in dataclasses.fields(config_cls) if f.name == "lr")
+    paper = add_config_arguments(p, config_cls, exclude=("lr",))[True]
+    paper.add_argument("--lr", type=_learning_rate, default=None, metavar="LR|auto",
+                       help=f"learning rate, or 'auto': short trials of each rate of --lr-grid "
+                            f"(default {LR_GRID}), the best on validation wins (the paper "
+                            f"cross-validates it; default: {default!r})")
+
+
+def checkpoints_line(out, next_command: str) -> str:
+    """What a trainer wrote (only what is there) and the command to run next."""
+    written = [str(p) for p in (Path(out) / "best.npz", Path(out) / "last.npz") if p.is_file()]
+    return f"checkpoints: {', '.join(written) or 'none written'}; next: {next_command}"
+
+
+def _learning_rate(text: str):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def trainer_config(args, config_cls):
+    """(config, say): the config from the options (over the saved one on --resume), printed;
+    `say` prints to stderr when stdout is reserved for --json."""
+    output_folder(args.out, "--out")           # before the data are read or anything written
+    base = resume_config(args.out, config_cls) if args.resume else None
+    auto = args.lr == "auto"
+    if auto:
+        if args.resume:
+            raise UserError("--lr auto chooses the rate of a new run; on --resume the run "
+                            "keeps the rate it chose (or pass a number)")
+        args.lr = None
+    cfg = config_from_args(config_cls, args, base=base)
+    if auto and not cfg.lr_grid:
+        cfg = dataclasses.replace(cfg, lr_grid=LR_GRID)
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    if not args.quiet:
+        say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
+    return cfg, say

@@ -28,7 +28,7 @@ import exercises  # noqa: E402  (lessons/exercises.py, after the path above)
 FIGURES = {
     "00_overview_and_data": ["shapes_examples", "region_feature_pca"],
     "01_layers_and_gradient_checks": ["relative_errors", "step_size"],
-    "02_brnn": ["packing", "context_influence", "gradient_check", "brnn_drawn"],
+    "02_brnn": ["sorted_batch", "context_influence", "gradient_check", "brnn_drawn"],
     "03_score_and_ranking_loss": ["training_and_scores"],
     "04_retrieval": ["recall_vs_k", "test_size_and_offsets", "alignment_training",
                      "feature_spectrum", "training_diagnostics"],

@@ -22,14 +22,14 @@ from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_t
 from vsa_np.alignment.evaluate import chance_rsum, evaluate_retrieval
 from vsa_np.alignment.word_vectors import load_word_vectors
 from vsa_np.backend import to_device, xp
-from vsa_np.config import (add_trainer_arguments, check_common, checkpoints_line, require,
-                           trainer_config)
+from vsa_np.config import check_common, require
 from vsa_np.core.alignment import AlignmentModel
 from vsa_np.core.train import SGDMomentum, train
 from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.rundir import RunDir, search_lr
+from vsa_np.rundir import (RunDir, add_trainer_arguments, checkpoints_line, search_lr,
+                           trainer_config)
 
 PAPER = {"paper": True}
 

@@ -28,7 +28,7 @@ its own 128 x 128, where an object looks about as large as in a region's crop. (
 small star is a blob of 9 pixels: trained on those, a network of this size tells which shapes a
 picture contains only about 70% of the time.)
 
-The layers are `vsa_np.layers` (convolution by im2col, max and global max pooling, affine,
+The layers are `vsa_np.core.conv` and `vsa_np.core.layers` (convolution by im2col, max and global max pooling, affine,
 ReLU), every backward pass hand-written. Deterministic for a seed (the same pictures, the same
 initial weights, the same batches).
 """

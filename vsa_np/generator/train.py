@@ -21,8 +21,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from vsa_np.checkpoint import load_meta
-from vsa_np.config import (add_trainer_arguments, check_common, checkpoints_line, require,
-                           trainer_config)
+from vsa_np.config import check_common, require
 from vsa_np.core.generator import CaptionModel
 from vsa_np.core.train import RMSProp, epoch_order, train
 from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
@@ -31,7 +30,8 @@ from vsa_np.feature_norm import fit_on_split
 from vsa_np.generator.evaluate import (diversity_warning, evaluate_split,
                                        nearest_neighbour_report, perplexity, unigram_perplexity)
 from vsa_np.generator.region_data import region_training_data
-from vsa_np.rundir import RunDir, resume_point, search_lr
+from vsa_np.rundir import (RunDir, add_trainer_arguments, checkpoints_line, resume_point,
+                           search_lr, trainer_config)
 
 PAPER = {"paper": True}
 BEST_KEYS = ("CIDEr-D", "BLEU-4", "perplexity")
