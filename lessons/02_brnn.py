@@ -94,7 +94,8 @@ print(f"{lengths.sum()} words in {len(sentences)} sentences -> s: {tuple(s.shape
 # and 6 act on each word alone, so `brnn_forward` computes them for the W real words only, one
 # matrix product each. The recurrences of Eq. 4-5 must walk through time, and padding must cost
 # no work and change nothing. So `brnn_forward` sorts the sentences longest first and lays out
-# their e_t in a (B, T, H) array in that order; then `rnn_forward(a, W, b, lengths)`
+# their e_t in a (B, T, H) array in that order (stored time-major, so that the rows of one step
+# are next to each other in memory); then `rnn_forward(a, W, b, lengths)`
 # (`vsa_np/core/layers.py`) works, at step t, on the first n_t rows only, n_t being the number of
 # sentences with at least t words: once sorted, the sentences still going are the first rows.
 # One (n_t, H) x (H, H) product per step, over real words only (PyTorch's packed sequences do the

@@ -419,13 +419,14 @@ def dead_fractions():
     """Share of units of Eq. 3, 4, 5, 6 that are 0 for every word of the fixed batch."""
     lengths = fixed["word_mask"].sum(axis=1)
     s, _, c = brnn_forward(fixed["words"], lengths, dmodel.params)
-    # brnn_forward's cache (a BrnnCache): each word's place in the sorted (B, T) layout of the
-    # recurrences (lesson 02), e (the output of Eq. 3), and the caches of Eq. 4 and Eq. 5, each
-    # starting with its h, (B, T, H) in that layout, 0 on the padding
+    # brnn_forward's cache (a BrnnCache): each word's place in the time-major layout of the
+    # sorted sentences (lesson 02), e (the output of Eq. 3), and the caches of Eq. 4 and Eq. 5,
+    # each starting with its h, (B, T, H) sorted, 0 on the padding
     slot, e, (hf, *_), (hb, *_) = c.slot, c.relu_e, c.forward, c.backward
     H = hf.shape[2]
-    layers = {"e (Eq. 3)": e, "h^f (Eq. 4)": hf.reshape(-1, H)[slot],
-              "h^b (Eq. 5)": hb.reshape(-1, H)[slot], "s (Eq. 6)": s}
+    words_of = lambda h: h.transpose(1, 0, 2).reshape(-1, H)[slot]  # noqa: E731
+    layers = {"e (Eq. 3)": e, "h^f (Eq. 4)": words_of(hf), "h^b (Eq. 5)": words_of(hb),
+              "s (Eq. 6)": s}
     return {k: float(np.mean(np.all(to_host(x) <= 0, axis=0))) for k, x in layers.items()}
 
 

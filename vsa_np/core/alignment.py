@@ -66,9 +66,16 @@ def sentence_lengths(word_mask):
     return lengths
 
 
+def _sorted_layout(rows, slot, B, T):
+    """(W, H) word rows -> (B, T, H) sentences sorted by length, zero padded, stored time-major."""
+    out = xp.zeros((T * B, rows.shape[1]), dtype=rows.dtype)
+    out[slot] = rows
+    return out.reshape(T, B, -1).transpose(1, 0, 2)
+
+
 class BrnnCache(NamedTuple):
     """What `brnn_backward` needs: where each word sits in the sorted layout, each layer's cache."""
-    slot: object        # (W,) each word's row in the (B*T) layout of the sorted sentences
+    slot: object        # (W,) each word's row in the time-major layout of the sorted sentences
     shape: tuple        # (B, T)
     embed: tuple        # Eq. 2
     drop_x: object
@@ -89,18 +96,17 @@ def brnn_forward(words, lengths, params, p_drop=0.0, train=False, rng=None):
     flat = numpy.flatnonzero(numpy.arange(T) < lengths[:, None])      # (W,) the words
     order = numpy.argsort(-lengths, kind="stable")
     rank = numpy.argsort(order)
-    slot = to_device(rank[flat // T] * T + flat % T)   # each word's place, sentences sorted
+    # each word's place among the sorted sentences, time-major: a step's rows are contiguous
+    slot = to_device((flat % T) * B + rank[flat // T])
     ids = to_device(words).reshape(-1)[to_device(flat)]
     x, c_emb = embedding_forward(ids, params["W_w"])                                # Eq. 2
     x, c_dx = dropout_forward(x, p_drop, train, rng)
     e, c_e = affine_forward(x, params["W_e"], params["b_e"])
     e, c_re = relu_forward(e)                                                       # Eq. 3
-    e_sorted = xp.zeros((B * T, e.shape[1]), dtype=e.dtype)
-    e_sorted[slot] = e
-    e_sorted = e_sorted.reshape(B, T, -1)
+    e_sorted = _sorted_layout(e, slot, B, T)
     hf, c_f = rnn_forward(e_sorted, params["W_f"], params["b_f"], lengths[order])    # Eq. 4
     hb, c_b = rnn_forward(e_sorted, params["W_b"], params["b_b"], lengths[order], True)  # Eq. 5
-    hsum = (hf + hb).reshape(B * T, -1)[slot]
+    hsum = (hf + hb).transpose(1, 0, 2).reshape(T * B, -1)[slot]
     hsum, c_dh = dropout_forward(hsum, p_drop, train, rng)
     z, c_d = affine_forward(hsum, params["W_d"], params["b_d"])
     s, c_rs = relu_forward(z)                                                       # Eq. 6
@@ -114,12 +120,10 @@ def brnn_backward(ds, cache):
     (B, T), slot = c.shape, c.slot
     dz = relu_backward(ds, c.relu_s)                                                # Eq. 6
     dh, g["W_d"], g["b_d"] = affine_backward(dz, c.affine_d)
-    dh_sorted = xp.zeros((B * T, dh.shape[1]), dtype=dh.dtype)
-    dh_sorted[slot] = dropout_backward(dh, c.drop_h)
-    dh_sorted = dh_sorted.reshape(B, T, -1)        # h^f_t and h^b_t both get the sum's gradient
+    dh_sorted = _sorted_layout(dropout_backward(dh, c.drop_h), slot, B, T)  # to h^f and h^b
     de_f, g["W_f"], g["b_f"] = rnn_backward(dh_sorted, c.forward)                   # Eq. 4
     de_b, g["W_b"], g["b_b"] = rnn_backward(dh_sorted, c.backward)                  # Eq. 5
-    de = (de_f + de_b).reshape(B * T, -1)[slot]    # e_t feeds both directions
+    de = (de_f + de_b).transpose(1, 0, 2).reshape(T * B, -1)[slot]   # e_t feeds both
     dx, g["W_e"], g["b_e"] = affine_backward(relu_backward(de, c.relu_e), c.affine_e)  # Eq. 3
     g["W_w"] = embedding_backward(dropout_backward(dx, c.drop_x), c.embed)          # Eq. 2
     return g

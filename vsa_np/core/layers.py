@@ -115,20 +115,16 @@ def rnn_backward(dh, cache):
     """Backpropagation through time.   dh: (N, T, H) -> da (N, T, H), dWh (H, H), db (H,)."""
     h, Wh, alive, reverse = cache
     N, T, H = h.shape
-    da = xp.zeros_like(dh)
+    da, dWh = xp.zeros_like(dh), xp.zeros_like(Wh)
     carry = xp.zeros((N, H), dtype=dh.dtype)       # the gradient from the next step's input
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
-        n = alive[t]
+        n, prev = alive[t], t + 1 if reverse else t - 1
         dz = (dh[:n, t] + carry[:n]) * (h[:n, t] > 0)
         da[:n, t] = dz
-        carry[:n] = dz @ Wh.T
-        carry[n:] = 0
-    prev = xp.zeros_like(h)                        # the state each step read
-    if reverse:
-        prev[:, :-1] = h[:, 1:]
-    else:
-        prev[:, 1:] = h[:, :-1]
-    dWh = prev.reshape(-1, H).T @ da.reshape(-1, H)   # sum_t h_prev^T dz_t: one product
+        if 0 <= prev < T:
+            dWh += h[:n, prev].T @ dz              # dWh = sum_t h_prev^T dz_t
+            carry[:n] = dz @ Wh.T
+            carry[n:] = 0
     return da, dWh, da.reshape(-1, H).sum(axis=0)
 
 
