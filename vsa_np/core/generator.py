@@ -280,22 +280,20 @@ def _beam(model, feats, K, max_len, n_best):
     words = xp.zeros((N, 1, 0), dtype=xp.int64)
     done = xp.zeros((N, 1), dtype=bool)
     a, state = table[END] + bv, model.initial_state(N)                  # t = 1
+    stop = xp.full(V, -xp.inf, dtype=table.dtype)  # a finished caption: END, at no cost
+    stop[END] = 0
     for t in range(max_len + 1):
         k = score.shape[1]
         state, logits = model.step(a, state)                                     # Eq. 14-15
-        logp = log_softmax(logits)
+        logp = xp.where(done.reshape(-1, 1), stop, log_softmax(logits))
         if t == max_len:                           # only END may follow
             logp[:, END + 1:] = -xp.inf
-        finished = done.reshape(-1)
-        logp[finished] = -xp.inf                   # a finished caption: END at no cost
-        logp[finished, END] = 0
         k_row = min(K, V)                          # an image's K best are among each row's K best
-        top = xp.argpartition(-logp, k_row - 1, axis=1)[:, :k_row]
+        top = xp.argpartition(logp, V - k_row, axis=1)[:, V - k_row:]
         cand = (score.reshape(-1, 1) + xp.take_along_axis(logp, top, axis=1)).reshape(N, -1)
-        best = xp.argsort(-cand, axis=1)[:, :K]
+        best = xp.argsort(-cand, axis=1)[:, :K]    # of the image's k * k_row, best first
         score = xp.take_along_axis(cand, best, axis=1)
-        parent = best // k_row
-        w = top.reshape(N, k * k_row)[xp.arange(N)[:, None], best]
+        parent, w = best // k_row, xp.take_along_axis(top.reshape(N, -1), best, axis=1)
         rows = xp.arange(N)[:, None]
         words = xp.concatenate([words[rows, parent], w[:, :, None]], axis=2)
         done = done[rows, parent] | (w == END)
