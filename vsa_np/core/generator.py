@@ -194,7 +194,9 @@ class CaptionModel:
         """Eq. 14-15 at one step: the input term a (N, G) (a table row, + b_v where it enters)
         and the state -> the new state, the logits of y_t (N, V)."""
         state = self.cell.step(a, state, self.params["W_hh"], self.params["b_h"])  # Eq. 14
-        return state, state[:, :self.H] @ self.params["W_oh"] + self.params["b_o"]  # Eq. 15
+        logits = state[:, :self.H] @ self.params["W_oh"]                             # Eq. 15
+        logits += self.params["b_o"]               # in place: no second (N, V) array
+        return state, logits
 
 
 @dataclass
@@ -280,17 +282,20 @@ def _beam(model, feats, K, max_len, n_best):
     words = xp.zeros((N, 1, 0), dtype=xp.int64)
     done = xp.zeros((N, 1), dtype=bool)
     a, state = table[END] + bv, model.initial_state(N)                  # t = 1
-    stop = xp.full(V, -xp.inf, dtype=table.dtype)  # a finished caption: END, at no cost
-    stop[END] = 0
     for t in range(max_len + 1):
         k = score.shape[1]
         state, logits = model.step(a, state)                                     # Eq. 14-15
-        logp = xp.where(done.reshape(-1, 1), stop, log_softmax(logits))
-        if t == max_len:                           # only END may follow
-            logp[:, END + 1:] = -xp.inf
-        k_row = min(K, V)                          # an image's K best are among each row's K best
-        top = xp.argpartition(logp, V - k_row, axis=1)[:, V - k_row:]
-        cand = (score.reshape(-1, 1) + xp.take_along_axis(logp, top, axis=1)).reshape(N, -1)
+        logits -= logits.max(axis=1, keepdims=True)
+        k_row = 1 if t == max_len else min(K, V)   # an image's K best are among each row's
+        top = (xp.full((len(logits), 1), END) if t == max_len      # at max_len only END
+               else xp.argpartition(logits, V - k_row, axis=1)[:, V - k_row:])
+        logp = xp.take_along_axis(logits, top, axis=1)
+        logp -= xp.log(xp.exp(logits, out=logits).sum(axis=1, keepdims=True))       # Eq. 15
+        if bool(done.any()):                       # a finished caption: END, at no cost
+            fin = done.reshape(-1, 1)
+            top = xp.where(fin, xp.arange(k_row) + END, top)
+            logp = xp.where(fin, xp.where(xp.arange(k_row) == 0, 0, -xp.inf), logp)
+        cand = (score.reshape(-1, 1) + logp).reshape(N, -1)
         best = xp.argsort(-cand, axis=1)[:, :K]    # of the image's k * k_row, best first
         score = xp.take_along_axis(cand, best, axis=1)
         parent, w = best // k_row, xp.take_along_axis(top.reshape(N, -1), best, axis=1)
