@@ -275,6 +275,20 @@ def beam_search(model, feats, beam=7, max_len=20, n_best=1, chunk=1000):
     return Captions(sum((p.tokens for p in parts), []), sum((p.logprob for p in parts), []))
 
 
+def _top_k(x, k):
+    """The columns of the k largest entries of each row of x (R, V), unordered. With the columns
+    in blocks of b, they lie in the k blocks with the largest maxima: only those are searched."""
+    R, V = x.shape
+    b = min((d for d in range(1, V + 1) if V % d == 0), key=lambda d: abs(d * d * k - V))
+    n = V // b                                     # block j: columns j, j + n, j + 2n, ...
+    blocks = x.reshape(R, b, n).max(axis=1)
+    m = min(k, n)
+    best = xp.argpartition(blocks, n - m, axis=1)[:, n - m:]
+    cols = (best[:, :, None] + n * xp.arange(b)).reshape(R, m * b)
+    sub = xp.take_along_axis(x, cols, axis=1)
+    return xp.take_along_axis(cols, xp.argpartition(sub, m * b - k, axis=1)[:, m * b - k:], 1)
+
+
 def _beam(model, feats, K, max_len, n_best):
     table, bv = model.input_table(), model.image_bias(feats)
     N, V = len(bv), table.shape[0]
@@ -288,7 +302,7 @@ def _beam(model, feats, K, max_len, n_best):
         logits -= logits.max(axis=1, keepdims=True)
         k_row = 1 if t == max_len else min(K, V)   # an image's K best are among each row's
         top = (xp.full((len(logits), 1), END) if t == max_len      # at max_len only END
-               else xp.argpartition(logits, V - k_row, axis=1)[:, V - k_row:])
+               else _top_k(logits, k_row))
         logp = xp.take_along_axis(logits, top, axis=1)
         logp -= xp.log(xp.exp(logits, out=logits).sum(axis=1, keepdims=True))       # Eq. 15
         if bool(done.any()):                       # a finished caption: END, at no cost
