@@ -78,13 +78,10 @@ class Cache(NamedTuple):
 
 
 class CaptionModel:
-    """`params`, `arch`, `loss(batch) -> (loss, grads)` with dropout while `training` (masks from
-    `rng`), and what decoding reads: `image_bias`, `input_table`, `initial_state`, `step`.
-
-    batch: "feats" (N, D), "inputs" (N, T) (START, then the words), "targets" (N, T) (the
-    words, then END), "mask" (N, T) bool, left-aligned. `word_counts` (V,) start b_o at the log
-    word frequencies (as the paper's code does); `norm` is the fixed feature map (feature_norm.py).
-    """
+    """`params`, `loss(batch) -> (loss, grads)` with dropout while `training` (masks from `rng`),
+    and what decoding reads. batch: "feats" (N, D), "inputs" (N, T) (START, the words),
+    "targets" (N, T) (the words, END), "mask" (N, T). `word_counts` (V,) start b_o at the log
+    word frequencies (as the paper's code does); `norm` is the fixed feature map."""
 
     KIND, TRAINER = "generator", "train-gen"
 
