@@ -166,7 +166,8 @@ save(fig, FIG, "relative_errors")
 # near `h = eps^(1/3)`: about 6e-6 in float64 (eps = 2.2e-16), about 5e-3 in float32 (eps = 1.2e-7).
 #
 # Below, the relative error of the softmax loss's gradient (Eq. 15, smooth everywhere) as h varies.
-# In float32 the best error is a few times 1e-4, which cannot tell a correct backward pass from a
+# In float32 the best error is a few times 1e-4 (the line "best relative error over h" below:
+# quick mode prints 3.4e-04, full mode, with a finer grid of h, 4.9e-04), which cannot tell a correct backward pass from a
 # slightly wrong one: gradient checks run in float64 (training runs in float32).
 #
 # `softmax_loss(scores, y, n)` takes the scores of the M valid time steps only, (M, V) (the
@@ -200,6 +201,7 @@ ax.legend(fontsize=8)
 save(fig, FIG, "step_size")
 best = {k: min(v) for k, v in curves.items()}
 print("best relative error over h:", {k: f"{v:.1e}" for k, v in best.items()})
+assert 1e-4 < best["float32"] < 1e-3 and best["float64"] < 1e-8
 
 # %% [markdown]
 # ## Checking a backward pass without a scalar loss
