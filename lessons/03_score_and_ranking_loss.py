@@ -18,6 +18,12 @@
 #
 # (l = k adds the constant 1 twice and no gradient; the library leaves it out and divides C by
 # the batch size B, so the learning rate does not depend on B.)
+#
+# A warning for reading this beside the paper: its Eq. 9 labels the first sum "rank images" and
+# the second "rank sentences". With S_kl the score of image k and sentence l (Eq. 8), the first
+# sum runs over the sentences l of one image k, so it ranks sentences for image k (image
+# annotation), and the second ranks images for sentence k (image search). This lesson, and the
+# library, name the sums by the formula, so the paper's labels read swapped against ours.
 
 # %%
 import numpy as np
@@ -242,15 +248,18 @@ assert overfit[-1] < 0.05 * overfit[0]
 # %% [markdown]
 # With B = 25, the clip at 5 touches under 1% of the mean's gradient entries on the rescaled fresh
 # model and none on the trained one, while the sum's gradient would be clipped in about half of
-# its entries at the start and a few percent at the end: the paper's "important" clipping acts
-# on a summed loss, and on the library's per-pair loss it is mostly idle (its real job here is to
-# catch the rare huge step). At the He scales, before the rescaling, even the mean's gradient is
+# its entries at the start and a few percent at the end (quick mode prints 6.92%, full mode
+# 4.88%). The paper calls the clip "important" (Sec. 3.3) but does not say whether its loss is
+# summed or averaged over the batch: on a summed loss the clip would be busy, on the library's
+# per-pair loss it is mostly idle (its real job here is to catch the rare huge step). At the He scales, before the rescaling, even the mean's gradient is
 # clipped in about one entry in six: the first scores are too large (lesson 04). The overfit loss
 # ends at (near) zero.
 
 # %% [markdown]
-# The score matrix of held-out pairs has a bright diagonal: each image scores highest with its own
-# sentence. In the word-region scores (right panel below), the object words light up their own
+# The score matrix of held-out pairs has a bright diagonal, but not every image scores highest
+# with its own sentence: the annotation R@1 printed above is the share that does, 54% of the 100
+# held-out pairs in quick mode (150 steps) and 56% in full mode (600 steps), against 1% by
+# chance. In the word-region scores (right panel below), the object words light up their own
 # region, and the filler words ("a", "and", "the") sit near zero for every region: the model has
 # learnt to leave them out of the sum of Eq. 8, as the paper observes for stop words ("mapped near
 # the origin", Sec. 4.1).
@@ -302,7 +311,21 @@ for t in (1, 4):
     axes[2].add_patch(plt.Rectangle((test[2][k, t] - 0.5, t - 0.5), 1, 1, fill=False, ec="red", lw=2))
 axes[2].set_title("v_i . s_t of held-out pair 0\n(red: the object's true region)", fontsize=10)
 save(fig, FIG, "training_and_scores")
-assert hits["eq8"] > 0.6
+assert hits["eq8"] > 0.6 and hits["eq8"] >= hits["eq7"]
+
+# %% [markdown]
+# Honestly, this toy world does not make Eq. 7 fail. Eq. 7 too puts most object words on their
+# region: quick mode prints 95% for Eq. 8 and 90% for Eq. 7, full mode 100% and 93%. Its
+# retrieval is no worse once trained either: full mode prints annotation / search R@1 56 / 52% for
+# Eq. 8 and 57 / 55% for Eq. 7 (quick mode, after 150 steps, 54 / 45% against 43 / 32%: Eq. 7
+# is only slower). Each object's region here is its word's feature plus noise and region 0 is the
+# mean of the three, so under either score the region with the largest dot product is the right
+# one. What the section above argues is about the gradient, not the arg-max: Eq. 7 spreads each
+# word's gradient over every region with a positive dot product (region 0 included), Eq. 8 gives
+# it to one. On this world that buys a few points of object words (5 in quick mode, 7 in full
+# mode), not better ranking; the paper's case for Eq. 8 is its ranking on Flickr and COCO ("this
+# simplified model also leads to improvements in the final ranking performance", Sec. 3.1.3),
+# which a world this easy cannot show.
 
 # %% [markdown]
 # ## Exercises
