@@ -189,9 +189,9 @@ fig.suptitle("The region RNN's description of each object box, and one reference
 save(fig, FIG, "region_captions")
 
 # %% [markdown]
-# The region RNN gets colours and sizes right more often than shapes, and often stops before the
-# noun or runs on into "and a": it learnt from the MRF's snippets, and many of those end early (the
-# counts printed after step 2), with function words glued on. The quality of the region model is
+# The region RNN often stops before the shape noun or runs on into "and a": it learnt from the
+# MRF's snippets, and many of those end early (the counts printed after step 2), with function
+# words glued on. The quality of the region model is
 # bounded by the quality of the inferred alignments; the paper's own qualitative examples (Figure
 # 7) show the same kind of mix. What the full-frame model says about the same boxes:
 
