@@ -251,7 +251,8 @@ assert overfit[-1] < 0.05 * overfit[0]
 # its entries at the start and a few percent at the end (quick mode prints 6.92%, full mode
 # 4.88%). The paper calls the clip "important" (Sec. 3.3) but does not say whether its loss is
 # summed or averaged over the batch: on a summed loss the clip would be busy, on the library's
-# per-pair loss it is mostly idle (its real job here is to catch the rare huge step). At the He scales, before the rescaling, even the mean's gradient is
+# per-pair loss it is mostly idle (its real job here is to catch the rare huge step). At the He
+# scales, before the rescaling, even the mean's gradient is
 # clipped in about one entry in six: the first scores are too large (lesson 04). The overfit loss
 # ends at (near) zero.
 
@@ -314,8 +315,8 @@ save(fig, FIG, "training_and_scores")
 assert hits["eq8"] > 0.6 and hits["eq8"] >= hits["eq7"]
 
 # %% [markdown]
-# Honestly, this toy world does not make Eq. 7 fail. Eq. 7 too puts most object words on their
-# region: quick mode prints 95% for Eq. 8 and 90% for Eq. 7, full mode 100% and 93%. Its
+# This toy world does not make Eq. 7 fail, and the numbers say so. Eq. 7 too puts most object
+# words on their region: quick mode prints 95% for Eq. 8 and 90% for Eq. 7, full mode 100% and 93%. Its
 # retrieval is no worse once trained either: full mode prints annotation / search R@1 56 / 52% for
 # Eq. 8 and 57 / 55% for Eq. 7 (quick mode, after 150 steps, 54 / 45% against 43 / 32%: Eq. 7
 # is only slower). Each object's region here is its word's feature plus noise and region 0 is the

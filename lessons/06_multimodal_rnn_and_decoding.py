@@ -240,14 +240,15 @@ for k_small, k_big in zip(Ks, Ks[1:]):
 # metrics need not follow the log probability either. Every word costs log probability, so a
 # wider search can find shorter captions, which can cost recall against the references; whether
 # it does depends on the model (the mean-length column: quick mode prints 15.0 words at beam 1
-# and 10.2 at beam 7, shorter as K grows; full mode 13.1 at beam 1 and 13.1 at beam 7, with
-# 12.8 at beam 3: no trend). The paper reports
+# and 10.2 at beam 7, 15.6 at beam 2: shorter at the larger beams; full mode 13.1 at beam 1
+# and 13.1 at beam 7, 12.8 at beam 3: no trend). The paper reports
 # beam size 7 against 1 as CIDEr 0.66 against 0.61, and notes that with beam 7 a larger share of
 # the captions are copies of training sentences: "60% with beam size 7 ... with beam size 1 this
 # falls to 25%" (Sec. 4.2). The last column above is that share on the shapes world: a minority
 # of the captions, growing with K as in the paper (quick mode prints 15% at beam 1 and 35% at
-# beam 7; full mode 27% at beam 1 and 43% at beams 5 and 7). The grammar is small, but a caption names two or three objects
-# with their colours, sizes and places, so most captions are new sentences, not copies.
+# beam 7; full mode 27% at beam 1 and 43% at beams 5 and 7). The grammar is small, but a
+# caption names two or three objects with their colours, sizes and places, so most captions are
+# new sentences, not copies.
 
 # %%
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
