@@ -167,8 +167,9 @@ save(fig, FIG, "relative_errors")
 #
 # Below, the relative error of the softmax loss's gradient (Eq. 15, smooth everywhere) as h varies.
 # In float32 the best error is a few times 1e-4 (the line "best relative error over h" below:
-# quick mode prints 3.4e-04, full mode, with a finer grid of h, 4.9e-04), which cannot tell a correct backward pass from a
-# slightly wrong one: gradient checks run in float64 (training runs in float32).
+# quick mode prints 3.4e-04, full mode, with a finer grid of h, 4.9e-04), which cannot tell a
+# correct backward pass from a slightly wrong one: gradient checks run in float64 (training runs
+# in float32).
 #
 # `softmax_loss(scores, y, n)` takes the scores of the M valid time steps only, (M, V) (the
 # generator never computes scores on padding), and divides the summed loss by n, the number of

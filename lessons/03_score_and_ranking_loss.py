@@ -316,17 +316,17 @@ assert hits["eq8"] > 0.6 and hits["eq8"] >= hits["eq7"]
 
 # %% [markdown]
 # This toy world does not make Eq. 7 fail, and the numbers say so. Eq. 7 too puts most object
-# words on their region: quick mode prints 95% for Eq. 8 and 90% for Eq. 7, full mode 100% and 93%. Its
-# retrieval is no worse once trained either: full mode prints annotation / search R@1 56 / 52% for
-# Eq. 8 and 57 / 55% for Eq. 7 (quick mode, after 150 steps, 54 / 45% against 43 / 32%: Eq. 7
-# is only slower). Each object's region here is its word's feature plus noise and region 0 is the
-# mean of the three, so under either score the region with the largest dot product is the right
-# one. What the section above argues is about the gradient, not the arg-max: Eq. 7 spreads each
-# word's gradient over every region with a positive dot product (region 0 included), Eq. 8 gives
-# it to one. On this world that buys a few points of object words (5 in quick mode, 7 in full
-# mode), not better ranking; the paper's case for Eq. 8 is its ranking on Flickr and COCO ("this
-# simplified model also leads to improvements in the final ranking performance", Sec. 3.1.3),
-# which a world this easy cannot show.
+# words on their region: quick mode prints 95% for Eq. 8 and 90% for Eq. 7, full mode 100% and
+# 93%. Its retrieval is no worse once trained either: full mode prints annotation / search R@1 56
+# / 52% for Eq. 8 and 57 / 55% for Eq. 7 (quick mode, after 150 steps, 54 / 45% against 43 / 32%:
+# Eq. 7 is only slower). Each object's region here is its word's feature plus noise and region 0
+# is the mean of the three, so under either score the region with the largest dot product is the
+# right one. What the section above argues is about the gradient, not the arg-max: Eq. 7 spreads
+# each word's gradient over every region with a positive dot product (region 0 included), Eq. 8
+# gives it to one. On this world that buys a few points of object words (5 in quick mode, 7 in
+# full mode), not better ranking; the paper's case for Eq. 8 is its ranking on Flickr and COCO
+# ("this simplified model also leads to improvements in the final ranking performance", Sec.
+# 3.1.3), which a world this easy cannot show.
 
 # %% [markdown]
 # ## Exercises

@@ -268,10 +268,11 @@ print(f"batched Viterbi == one sentence at a time for {B} sentences")
 # line "region 0 ... among the candidates" printed below is the share of the test split's object
 # words the decoding puts on region 0 when it may. On these random features it depends on the
 # mode: full mode prints 1.0% at beta 0 and 0.3% at the beta chosen on val (0.5), so region 0
-# rarely wins; quick mode's model (240 images, 8 epochs) gives it about one word in seven
-# (13.6% at beta 0, 14.1% at its chosen 0.25). On the trained CNN's features of the demo it is 10.4% (the demo's report,
-# `vsa-np demo`, measured 2026-12-07): a whole-image vector that says which objects are in the
-# picture competes with the boxes. Lesson 09 trains such a network but does not run this count.
+# rarely wins; quick mode's model (240 images, 8 epochs) gives it about one word in seven (13.6%
+# at beta 0, 14.1% at its chosen 0.25). On the trained CNN's features of the demo it is 10.4% (the
+# demo's report, `vsa-np demo`, measured 2026-12-07): a whole-image vector that says which objects
+# are in the picture competes with the boxes. Lesson 09 trains such a network but does not run
+# this count.
 
 # %%
 world = lesson_world()

@@ -149,19 +149,20 @@ print(f"loss at steps 1-10 of {len(summary['loss_per_step'])}:",
 # At initialisation the output bias is -2 (a label is on about one time in eight), so the first
 # loss is about 31 x (-log sigmoid(-2) x 1/8 + -log(1 - sigmoid(-2)) x 7/8), about 11.
 #
-# Then it jumps (the line "loss at steps 1-10" above: quick mode prints 10.8 at step 1, 33.1
-# at step 3 and 42.2 at step 7 of 68, and 9.8 at step 10; in full mode, 486 steps, the figure
-# below shows a smaller jump, from 11 to about 20 in the first ten steps and back to about 12 by
-# step 30). In quick mode it is most likely RMSprop again (lesson 06 has the arithmetic): its
-# running average of g^2 starts at zero, so with decay 0.99 and a steady gradient the update at step t is about lr_t / sqrt(1 - 0.99^t) per weight, the
-# same size for every weight with a gradient: 10 lr_t at step 1. `train_cnn` warms lr_t up
-# linearly over the first tenth of the steps against this, but in quick mode a tenth is 6.8
-# steps, so the update still grows through them, from about 1.5 lr at step 1 to about 3.5 lr
-# at step 7 where the warm-up ends, and the loss spikes there before the running average has
-# filled. Full mode's warm-up lasts 49 steps, over which the same arithmetic gives updates from
-# 0.2 lr to about 1.5 lr: its smaller rise in the first ten steps (updates still under lr) is
-# not this, and was not pinned down for this text; batches of crops and of whole pictures take
-# turns and need not have the same loss.
+# Then it jumps. The line "loss at steps 1-10" above: quick mode prints 10.8 at step 1, 33.1 at
+# step 3, 42.2 at step 7 of 68 and 9.8 at step 10; full mode (486 steps) a smaller jump, 11.1 at
+# step 1, 20.9 at step 6 and 10.7 at step 10, then batches between about 9 and 16 for the next
+# twenty steps. In quick mode it is most likely RMSprop's start again (lesson 06 has the
+# arithmetic): its running average of g^2 starts at zero, so with decay 0.99 and a steady
+# gradient the update at step t is about lr_t / sqrt(1 - 0.99^t) per weight, the same size for
+# every weight with a gradient: 10 lr_t at step 1. `train_cnn` warms lr_t up linearly over the
+# first tenth of the steps against this, but in quick mode a tenth is 6.8 steps, so the update
+# still grows through them, from about 1.5 lr at step 1 to about 3.5 lr at step 7 where the
+# warm-up ends, and the loss spikes there before the running average has filled. Full mode's
+# warm-up lasts 49 steps, over which the same arithmetic gives updates from 0.2 lr to about
+# 1.5 lr: its smaller rise in the first ten steps (updates still under lr) is not this, and was
+# not pinned down for this text; batches of crops and of whole pictures come in a shuffled order
+# and need not have the same loss.
 
 # %%
 steps = summary["loss_per_step"]
@@ -283,9 +284,9 @@ save(fig, FIG, "probe_random_vs_trained")
 # 53% against 59%), the trained one's a little above it (64%), with objects at 79% and 88%
 # against a majority of 88%. The bars are quick mode's when you run it quick.
 #
-# The generator sees only that whole-image vector (Eq. 13): with random features it learns fluent captions of the wrong objects, and
-# BLEU does not notice (lesson 07 and the demo's object-truth table). That is why the paper
-# starts from a CNN trained on labelled images.
+# The generator sees only that whole-image vector (Eq. 13): with random features it learns fluent
+# captions of the wrong objects, and BLEU does not notice (lesson 07 and the demo's object-truth
+# table). That is why the paper starts from a CNN trained on labelled images.
 #
 # Better features are half of it. With them, the paper's generator (a ReLU RNN that sees b_v at
 # t = 1 only, Eq. 14) still names a wrong object in about four mentions of ten: the first object
