@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from vsa_np import __version__
@@ -78,6 +79,9 @@ def main(argv=None) -> int:
     except TrainingError as e:
         print(f"vsa-np {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader closed the pipe (`vsa-np data-info W | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit
+        return 141           # 128 + SIGPIPE, as a shell reports a command killed by it
     except OSError as e:   # a file the commands' own checks did not foresee (disk full, ...)
         where = f"{e.filename}: " if e.filename else ""
         print(f"vsa-np {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)

@@ -127,3 +127,5 @@ def check_common(cfg) -> None:
     require(cfg.whiten >= 0, "whiten", f"must be >= 0, got {cfg.whiten!r}")
     require(cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay), "weight_decay",
             f"must be >= 0, got {cfg.weight_decay!r}")
+    require(cfg.grad_clip >= 0 and math.isfinite(cfg.grad_clip), "grad_clip",
+            f"must be >= 0 (0: off), got {cfg.grad_clip!r}")

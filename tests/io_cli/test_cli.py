@@ -1,6 +1,7 @@
 """The `vsa-np` command: every subcommand imports, has --help, the paper's hyper-parameters come
 first in the trainers' --help, and the exit codes follow convention (0 ok, 2 usage)."""
 import importlib
+import os
 import subprocess
 import sys
 
@@ -73,3 +74,26 @@ def test_python_dash_m_matches_console_script():
     r = subprocess.run([sys.executable, "-m", "vsa_np", "--version"], capture_output=True,
                        text=True)
     assert r.returncode == 0 and r.stdout.startswith("vsa-np ")
+
+
+def test_help_and_version_without_a_device():
+    """VSA_NP_DEVICE=gpu on a machine without CuPy: --help and --version still work."""
+    env = {**os.environ, "VSA_NP_DEVICE": "gpu"}
+    for argv in (["--version"], ["--help"]):
+        r = subprocess.run([sys.executable, "-m", "vsa_np", *argv], capture_output=True,
+                           text=True, env=env)
+        assert r.returncode == 0 and r.stdout and not r.stderr, (argv, r.stderr)
+
+
+def test_a_closed_pipe_ends_quietly(tiny_world):
+    """`vsa-np data-info W | head -0`: no traceback, no message, the status of SIGPIPE. (The
+    reader's end is closed before the command writes, so its first write fails.)"""
+    import os
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "vsa_np", "data-info", str(tiny_world)],
+                           stdout=w, stderr=subprocess.PIPE)
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == b""

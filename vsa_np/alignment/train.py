@@ -79,6 +79,9 @@ class AlignConfig:
                 f"must be a whole number >= 1, got {self.embed!r}")
         require(self.init_scale >= 0 and math.isfinite(self.init_scale), "init_scale",
                 f"must be >= 0, got {self.init_scale!r}")
+        require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum!r}")
+        require(isinstance(self.eval_every, int) and self.eval_every >= 0, "eval_every",
+                f"must be a whole number >= 0 (0: every epoch), got {self.eval_every!r}")
 
 
 def build_model(cfg, vocab_size, image_dim, norm=None):
