@@ -25,6 +25,8 @@ import typing
 
 from vsa_np.errors import DataError, UserError
 
+MAX_LEN = 200        # the longest caption a decoder may be asked for (Flickr8K's longest: 38)
+
 
 def _default(f: dataclasses.Field):
     if f.default is not dataclasses.MISSING:

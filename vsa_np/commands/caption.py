@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from vsa_np.config import MAX_LEN
 from vsa_np.errors import DataError
 from vsa_np.paths import HTML_SUFFIXES, output_file
 
@@ -104,8 +105,9 @@ def run(args) -> int:
     from vsa_np.generator.html import write_caption_page
     from vsa_np.trained import load_generator
 
-    if args.beam < 1 or not 1 <= args.n_best <= args.beam or args.max_len < 1:
-        raise DataError("need --beam >= 1, 1 <= --n-best <= --beam and --max-len >= 1")
+    if args.beam < 1 or not 1 <= args.n_best <= args.beam or not 1 <= args.max_len <= MAX_LEN:
+        raise DataError(f"need --beam >= 1, 1 <= --n-best <= --beam and 1 <= --max-len <= "
+                        f"{MAX_LEN}")
     if args.html:
         output_file(args.html, "--html", HTML_SUFFIXES)
     if args.features is None and args.images is None:

@@ -59,12 +59,15 @@ def _table(columns: dict) -> str:
 def run(args) -> int:
     from vsa_np.data import load_dataset
     from vsa_np.feature_norm import check_scale
+    from vsa_np.config import MAX_LEN
     from vsa_np.errors import DataError
     from vsa_np.trained import load_generator
     from vsa_np.paths import HTML_SUFFIXES, output_file
 
-    if args.beam < 1 or args.max_len < 1:
-        raise DataError("need --beam >= 1 and --max-len >= 1")
+    if args.beam < 1 or not 1 <= args.max_len <= MAX_LEN:
+        raise DataError(f"need --beam >= 1 and 1 <= --max-len <= {MAX_LEN}")
+    if args.max_images < 0:
+        raise DataError(f"--max-images: must be >= 0 (0: all), got {args.max_images}")
     if args.compare and not args.regions:
         raise DataError("--compare works with --regions only")
     if args.html:

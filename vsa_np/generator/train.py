@@ -21,7 +21,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from vsa_np.checkpoint import load_meta
-from vsa_np.config import check_common, require
+from vsa_np.config import MAX_LEN, check_common, require
 from vsa_np.core.generator import CaptionModel
 from vsa_np.core.train import RMSProp, epoch_order, train
 from vsa_np.data import Vocab, caption_batch, encode_split, load_dataset
@@ -88,6 +88,7 @@ class GenConfig:
         for name in ("eval_beam", "max_len"):
             require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
                     f"must be a whole number >= 1, got {getattr(self, name)!r}")
+        require(self.max_len <= MAX_LEN, "max_len", f"must be <= {MAX_LEN}, got {self.max_len}")
         for name in ("patience", "max_words", "eval_images"):
             require(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
                     f"must be a whole number >= 0, got {getattr(self, name)!r}")
