@@ -222,6 +222,26 @@ def test_flickr_text_release_errors(tmp_path):
         load_dataset(tmp_path)
     expect(e, tmp_path / "Flickr_8k.testImages.txt", "c.jpg has no captions")
 
+    write_flickr_text(tmp_path, good + ["a.jpg#0\tA red dog ."])       # a repeated #n
+    with pytest.raises(DataError) as e:
+        load_dataset(tmp_path)
+    expect(e, tmp_path / "Flickr8k.token.txt", ":4:", "a.jpg#0", "line 1")
+
+    write_flickr_text(tmp_path, good[:2] + ["c.jpg#" + "9" * 5000 + "\tA cow ."])
+    with pytest.raises(DataError) as e:
+        load_dataset(tmp_path)
+    expect(e, tmp_path / "Flickr8k.token.txt", ":3:", "too long")
+
+    write_flickr_text(tmp_path, good, splits=(["a.jpg", "c.jpg"], ["b.jpg"], ["c.jpg"]))
+    with pytest.raises(DataError) as e:                                  # a test leak
+        load_dataset(tmp_path)
+    expect(e, tmp_path / "Flickr_8k.testImages.txt", "c.jpg", "trainImages")
+
+    write_flickr_text(tmp_path, good, splits=(["a.jpg", "a.jpg"], ["b.jpg"], ["c.jpg"]))
+    with pytest.raises(DataError) as e:                                  # listed twice
+        load_dataset(tmp_path)
+    expect(e, tmp_path / "Flickr_8k.trainImages.txt", "a.jpg", "listed again")
+
     write_flickr_text(tmp_path, good)
     (tmp_path / "Flickr_8k.devImages.txt").unlink()
     with pytest.raises(DataError) as e:

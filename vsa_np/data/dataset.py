@@ -214,8 +214,13 @@ def read_flickr8k_text(root: Path) -> list:
         name, hash_, number = key.rpartition("#")
         if not tab or not hash_ or not number.isdigit():
             raise DataError(f"{token_file}:{lineno}: expected `<image>#<n><TAB><caption>`")
-        captions.setdefault(name, {})[int(number)] = (caption.strip(), lineno)
-    images, sentid = [], 0
+        if len(number) > 6:
+            raise DataError(f"{token_file}:{lineno}: caption number {number[:20]}... is too long")
+        if int(number) in captions.setdefault(name, {}):
+            raise DataError(f"{token_file}:{lineno}: {name}#{number} repeats the caption of "
+                            f"line {captions[name][int(number)][1]}")
+        captions[name][int(number)] = (caption.strip(), lineno)
+    images, sentid, split_of = [], 0, {}
     for split, fname in FLICKR8K_SPLITS.items():
         split_file = root / fname
         if not split_file.is_file():
@@ -225,6 +230,10 @@ def read_flickr8k_text(root: Path) -> list:
         except (OSError, UnicodeDecodeError) as e:
             raise DataError(f"{split_file}: cannot read ({e})") from None
         for name in names:
+            if name in split_of:       # listed twice, or in two splits: a test leak
+                raise DataError(f"{split_file}: image {name} is listed again (already in "
+                                f"{FLICKR8K_SPLITS[split_of[name]]})")
+            split_of[name] = split
             if name not in captions:
                 raise DataError(f"{split_file}: image {name} has no captions in {token_file.name}")
             sents = []
