@@ -88,6 +88,7 @@ def test_feats_variable_absent(tmp_path):
 @pytest.mark.parametrize("shape, fragments", [
     ((8, 4), ["4 feature vectors for 5 images"]),
     ((5, 8), ["8 feature vectors for 5 images", "transposed"]),   # one image per ROW: wrong
+    ((0, 5), ["(5, 0)", "at least one image and one dimension"]),  # no numbers at all
 ])
 def test_feature_count_mismatch(tmp_path, shape, fragments):
     write_json(tmp_path)

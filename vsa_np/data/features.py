@@ -69,8 +69,9 @@ def read_features(path: str | Path, n_images: int | None = None) -> np.ndarray:
             feats = z[key]
     else:
         raise DataError(f"{path}: unknown feature format {suffix!r} (use .mat, .npy or .npz)")
-    if feats.ndim != 2:
-        raise DataError(f"{path}: features have shape {feats.shape}, expected 2-D")
+    if feats.ndim != 2 or 0 in feats.shape:
+        raise DataError(f"{path}: features have shape {feats.shape}, expected 2-D with at least "
+                        f"one image and one dimension")
     feats = _float32(feats, path, "features")
     if n_images is not None and feats.shape[0] != n_images:
         hint = ""
@@ -194,6 +195,8 @@ def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None
     if feats.ndim != 3:
         raise DataError(f"{path}: `feats` has shape {feats.shape}, expected (N, R, D)")
     N, R, D = feats.shape
+    if R == 0 or D == 0:
+        raise DataError(f"{path}: `feats` has shape {feats.shape}: no regions or no dimensions")
     if N != n_images:
         raise DataError(f"{path}: region features for {N} images, the captions have {n_images}")
     if boxes.shape != (N, R, 4):
