@@ -336,8 +336,8 @@ class RunDir:
 
 def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple:
     """The paper's cross-validation of the learning rate (Sec. 3.3), as short trials: train
-    `cfg.lr_trial_epochs` epochs with each rate of `cfg.lr_grid` (in `out/lr-trials/`, removed
-    afterwards), keep the one whose best validation value (the trainer's `best` of its summary)
+    `cfg.lr_trial_epochs` epochs with each rate of `cfg.lr_grid` (in a fresh `out/.lr-trials-*`
+    folder of its own, removed afterwards however the trials end), keep the one whose best validation value (the trainer's `best` of its summary)
     is best, and print the table. A trial that diverges or collapses scores worst.
     -> (chosen lr, table [{"lr", "value", "stopped"}])."""
 
@@ -346,18 +346,19 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     lock = _FolderLock(out)            # held through the trials; the run's RunDir takes it over
     _refuse_a_finished_run(out, lock)  # before minutes of trials, not after
     table = []
-    trials = out / "lr-trials"
-    for lr in cfg.lr_grid:
-        trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
-        folder = trials / f"lr={lr:g}"
-        try:
-            summary = train(data, folder, trial, quiet=True, log=lambda *a: None)
-            value, stopped = summary["best_value"], None
-        except TrainingError as e:
-            value, stopped = None, str(e).split(";")[0]
-        table.append({"lr": lr, "value": value, "stopped": stopped})
-        shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(trials, ignore_errors=True)
+    trials = Path(tempfile.mkdtemp(prefix=".lr-trials-", dir=out))   # ours alone: never a user's
+    try:
+        for lr in cfg.lr_grid:
+            trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
+            try:
+                summary = train(data, trials / f"lr={lr:g}", trial, quiet=True,
+                                log=lambda *a: None)
+                value, stopped = summary["best_value"], None
+            except TrainingError as e:
+                value, stopped = None, str(e).split(";")[0]
+            table.append({"lr": lr, "value": value, "stopped": stopped})
+    finally:
+        shutil.rmtree(trials, ignore_errors=True)
     scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
         lock.release()

@@ -29,6 +29,9 @@ def world(tmp_path_factory):
 
 
 def test_lr_auto_runs_trials_and_saves_the_choice(world, tmp_path, capsys):
+    mine = tmp_path / "r" / "lr-trials" / "mine.txt"           # a user's file, left alone
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep")
     code, out, err = run_cli(capsys, "train-align", world, "--out", tmp_path / "r", "--lr", "auto",
                              "--lr-grid", 1e-3, 3e-3, "--lr-trial-epochs", 1, "--epochs", 2,
                              *TINY_ALIGN, "--json")
@@ -40,7 +43,8 @@ def test_lr_auto_runs_trials_and_saves_the_choice(world, tmp_path, capsys):
     assert [t["lr"] for t in trials] == [1e-3, 3e-3]
     best = max((t for t in trials if t["value"] is not None), key=lambda t: t["value"])
     assert meta["config"]["lr"] == best["lr"] == summary["lr"]
-    assert not (tmp_path / "r" / "lr-trials").exists()          # trials cleaned up
+    assert not list((tmp_path / "r").glob(".lr-trials-*"))       # trials cleaned up
+    assert mine.read_text() == "keep"
 
 
 def test_generator_lr_auto(world, tmp_path, capsys):
