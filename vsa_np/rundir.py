@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -30,6 +31,7 @@ except ImportError:                  # pragma: no cover
 
 from vsa_np.backend import to_device, to_float
 from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
+from vsa_np.data.vocab import Vocab
 from vsa_np.config import (add_config_arguments, config_changes, config_from_args,
                            config_from_dict)
 from vsa_np.errors import DataError, TrainingError, UserError
@@ -80,6 +82,23 @@ def resume_config(out, config_cls):
     --resume)."""
     path = resume_point(out)
     return config_from_dict(config_cls, load_meta(path).get("config", {}), source=f"{path}.npz")
+
+
+def fingerprint(vocab) -> str:
+    """12 hex digits of a hash of a vocabulary's words and counts: the data a run learned from."""
+    return hashlib.sha256(json.dumps(vocab.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def check_same_data(out, vocab, data) -> None:
+    """DataError unless `vocab`, built from `data`, is the one the run in `out` was trained on:
+    --resume continues a run on its own data, never on other words under its embeddings."""
+    stem = resume_point(out)
+    saved = Vocab.from_json(load_meta(stem).get("vocab") or {})
+    if fingerprint(saved) != fingerprint(vocab):
+        raise DataError(f"{data}: its vocabulary (fingerprint {fingerprint(vocab)}, {len(vocab)} "
+                        f"words) is not the one the run in {out} was trained on (fingerprint "
+                        f"{fingerprint(saved)}, {len(saved)} words, {stem}.npz); --resume "
+                        f"continues a run on the data it was trained on")
 
 
 def _refuse_a_finished_run(out: Path, lock) -> None:

@@ -99,3 +99,26 @@ def test_lr_auto_refuses_a_finished_run_before_its_trials(tiny_world, tmp_path, 
                  *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == before      # no lr-trials folder
+
+
+@pytest.mark.parametrize("command, extra", [
+    ("train-align", SMALL),
+    ("train-gen", ["--epochs", "1", "--hidden", "8", "--word-dim", "8", "--eval-beam", "1",
+                   "--eval-images", "4", "--quiet"]),
+])
+def test_resume_on_other_data_is_refused(tiny_world, tmp_path, capsys, command, extra):
+    """A run resumed on data with other words is refused, naming both vocabularies'
+    fingerprints, and the run folder is left as it was."""
+    import shutil
+    other = tmp_path / "other"
+    shutil.copytree(tiny_world, other)
+    path = other / "dataset_shapes.json"
+    path.write_text(path.read_text().replace('"circle"', '"disc"'))
+    out = tmp_path / "run"
+    assert main([command, str(tiny_world), "--out", str(out), *extra]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([command, str(other), "--out", str(out), "--resume", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fingerprint" in err[0] and str(other) in err[0], err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before

@@ -28,8 +28,8 @@ from vsa_np.core.train import SGDMomentum, train
 from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.rundir import (RunDir, add_trainer_arguments, checkpoints_line, search_lr,
-                           trainer_config)
+from vsa_np.rundir import (RunDir, add_trainer_arguments, check_same_data, checkpoints_line,
+                           search_lr, trainer_config)
 
 PAPER = {"paper": True}
 
@@ -137,6 +137,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
     ds = load_dataset(data, regions=cfg.regions)
     ds.require_features()
     vocab = Vocab.build(ds.sentences_of("train")[1], threshold=cfg.word_threshold).require_words()
+    if resume:
+        check_same_data(out, vocab, data)
     if len(ds.split_indices("val")) == 0:
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
     trials = None

@@ -20,7 +20,6 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from vsa_np.checkpoint import load_meta
 from vsa_np.config import MAX_LEN, check_common, require
 from vsa_np.core.generator import CaptionModel
 from vsa_np.core.train import RMSProp, epoch_order, train
@@ -30,7 +29,7 @@ from vsa_np.feature_norm import fit_on_split
 from vsa_np.generator.evaluate import (diversity_warning, evaluate_split,
                                        nearest_neighbour_report, perplexity, unigram_perplexity)
 from vsa_np.generator.region_data import region_training_data
-from vsa_np.rundir import (RunDir, add_trainer_arguments, checkpoints_line, resume_point,
+from vsa_np.rundir import (RunDir, add_trainer_arguments, check_same_data, checkpoints_line,
                            search_lr, trainer_config)
 
 PAPER = {"paper": True}
@@ -124,10 +123,9 @@ def train_generator(data, out, cfg: GenConfig, resume=False, quiet=None, max_ste
     log = log or (lambda *a: print(*a, file=sys.stderr))
     ds = load_dataset(data)
     ds.require_features()
+    vocab = build_vocab(ds, cfg.word_threshold)
     if resume:
-        vocab = Vocab.from_json(load_meta(resume_point(out))["vocab"])
-    else:
-        vocab = build_vocab(ds, cfg.word_threshold)
+        check_same_data(out, vocab, data)
     trials = None
     if cfg.lr_grid and not resume:
         if len(ds.split_indices("val")) == 0 and not cfg.from_alignments:
