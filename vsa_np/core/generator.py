@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy
 
-from vsa_np.backend import float_dtype, rng as make_rng, to_device, to_host, xp
+from vsa_np.backend import float_dtype, on_gpu, rng as make_rng, to_device, to_host, xp
 from vsa_np.core.layers import (affine_backward, affine_forward, dropout_backward,
                                 dropout_forward, embedding_backward, embedding_forward,
                                 log_softmax, lstm_backward, lstm_forward, lstm_step_forward,
@@ -256,17 +256,19 @@ def sample(model, feats, temperature=1.0, max_len=20, seed=0):
     return _one_path(model, feats, max_len, pick)
 
 
-def beam_search(model, feats, beam=7, max_len=20, n_best=1, chunk=1000):
+def beam_search(model, feats, beam=7, max_len=20, n_best=1, chunk=None):
     """The n_best most likely captions a beam of width K = `beam` finds for every image.
 
     The K partial captions of every image are K rows of one (N*K, .) state. A step runs Eq. 14-15
     on every row; each image keeps the K best of its K*V one-word extensions (score + log y_t[w]).
     A finished caption competes on, its score frozen: its only extension is END, at no cost. The
     search stops when every image's n_best best have finished (the others can only lose
-    probability) or at max_len, where END is forced. `chunk` images at a time bound the memory.
+    probability) or at max_len, where END is forced. `chunk` images at a time: by default about
+    1024 rows on the CPU, whose (rows, V) logits stay in cache; all of them on a GPU.
     """
     if beam < 1 or not 1 <= n_best <= beam:
         raise ValueError(f"need beam >= 1 and 1 <= n_best <= beam, got {beam}, {n_best}")
+    chunk = chunk or (len(feats) if on_gpu else max(1, 1024 // beam))
     parts = [_beam(model, feats[i:i + chunk], beam, max_len, n_best)
              for i in range(0, len(feats), chunk)]
     return Captions(sum((p.tokens for p in parts), []), sum((p.logprob for p in parts), []))
