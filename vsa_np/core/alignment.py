@@ -23,17 +23,24 @@ from vsa_np.core.layers import (affine_backward, affine_forward, dropout_backwar
 SCORES = ("eq8", "eq7")
 
 
+def param_shapes(vocab_size, image_dim, word_dim, hidden, embed):
+    """Parameter name -> shape (the table of the module docstring)."""
+    E, H, M = word_dim, hidden, embed
+    return {"W_m": (image_dim, M), "W_w": (vocab_size, E), "W_e": (E, H), "W_f": (H, H),
+            "W_b": (H, H), "W_d": (H, M), "b_m": (M,), "b_e": (H,), "b_f": (H,), "b_b": (H,),
+            "b_d": (M,)}
+
+
 def init_params(vocab_size, image_dim, word_dim, hidden, embed, seed=0, dtype=None):
     """He scales into a ReLU, 1 / sqrt(fan_in) into Eq. 1, half the He scale for the recurrences
     (h neither explodes nor dies over a sentence), 0.1 for the word vectors, zero biases."""
     g = numpy.random.default_rng(seed)
-    E, H, M = word_dim, hidden, embed
-    shapes = {"W_m": ((image_dim, M), (1 / image_dim) ** 0.5), "W_w": ((vocab_size, E), 0.1),
-              "W_e": ((E, H), (2 / E) ** 0.5), "W_f": ((H, H), 0.5 * (2 / H) ** 0.5),
-              "W_b": ((H, H), 0.5 * (2 / H) ** 0.5), "W_d": ((H, M), (2 / H) ** 0.5)}
-    p = {k: g.standard_normal(shape) * std for k, (shape, std) in shapes.items()}
-    p.update(b_m=numpy.zeros(M), b_e=numpy.zeros(H), b_f=numpy.zeros(H), b_b=numpy.zeros(H),
-             b_d=numpy.zeros(M))
+    shapes = param_shapes(vocab_size, image_dim, word_dim, hidden, embed)
+    std = {"W_m": (1 / image_dim) ** 0.5, "W_w": 0.1, "W_e": (2 / word_dim) ** 0.5,
+           "W_f": 0.5 * (2 / hidden) ** 0.5, "W_b": 0.5 * (2 / hidden) ** 0.5,
+           "W_d": (2 / hidden) ** 0.5}
+    p = {k: g.standard_normal(shapes[k]) * s for k, s in std.items()}
+    p.update({k: numpy.zeros(shape) for k, shape in shapes.items() if k.startswith("b_")})
     return {k: to_device(v, dtype or float_dtype()) for k, v in p.items()}
 
 
@@ -198,13 +205,12 @@ class AlignmentModel:
                          word_dim=int(word_dim), hidden=int(hidden), embed=int(embed), score=score)
         self.dtype, self.dropout = dtype or float_dtype(), float(dropout)
         self.training, self.rng = False, make_rng(seed + 1)
-        fresh = init_params(vocab_size, image_dim, word_dim, hidden, embed, seed, self.dtype)
-        if params is not None:
-            got = {k: tuple(v.shape) for k, v in params.items()}
-            if got != {k: tuple(v.shape) for k, v in fresh.items()}:
-                raise ValueError(f"parameter shapes {got} do not fit the architecture {self.arch}")
-            fresh = {k: to_device(v, self.dtype) for k, v in params.items()}
-        self.params = fresh
+        if params is None:
+            params = init_params(vocab_size, image_dim, word_dim, hidden, embed, seed, self.dtype)
+        got = {k: tuple(v.shape) for k, v in params.items()}
+        if got != param_shapes(vocab_size, image_dim, word_dim, hidden, embed):
+            raise ValueError(f"parameter shapes {got} do not fit the architecture {self.arch}")
+        self.params = {k: to_device(v, self.dtype) for k, v in params.items()}
         self.norm = None if norm is None else norm.to(self.dtype)
         if self.norm is not None and self.norm.dim != image_dim:
             raise ValueError(f"the feature map is for {self.norm.dim}-d features, the model "

@@ -134,7 +134,7 @@ class CaptionModel:
         p, drop, train = self.params, self.dropout, rng is not None
         N, T = batch["inputs"].shape
         rows = to_device(numpy.flatnonzero(to_host(batch["mask"])))   # the M valid (n, t)
-        f, c_f = dropout_forward(self.normalised(batch["feats"]), drop, train, rng)
+        f, _ = dropout_forward(self.normalised(batch["feats"]), drop, train, rng)
         bv = f @ p["W_hi"]                                                          # Eq. 13
         x, c_x = embedding_forward(to_device(batch["inputs"]).reshape(-1)[rows], p["W_w"])
         x, c_dx = dropout_forward(x, drop, train, rng)
