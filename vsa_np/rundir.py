@@ -1,7 +1,7 @@
 """The run folder of a training run, and where the run stands in it: `last` and `best`
 checkpoints, a JSON log of the loss curve and the evaluations, exact resume, a lock against a
-second run in the same folder, a NaN/inf stop, progress bars, the learning-rate trials, and the
-options both training commands share (`add_trainer_arguments`, `trainer_config`).
+second run in the same folder, a NaN/inf stop and progress bars. (The options both training
+commands share and the learning-rate trials are in `tuning.py`.)
 
 Folder: `last.npz/.json` (parameters, optimiser state, meta with the config and `train_state`),
 `best.npz/.json` (the best so far by `best_key`), `log.json` ({"train": [{step, epoch, loss}],
@@ -10,13 +10,11 @@ of (seed, epoch), the position in it is saved, and dropout is drawn from (seed, 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,8 +30,7 @@ except ImportError:                  # pragma: no cover
 from vsa_np.backend import to_device, to_float
 from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
 from vsa_np.data.vocab import Vocab
-from vsa_np.config import (add_config_arguments, config_changes, config_from_args,
-                           config_from_dict)
+from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
 from vsa_np.paths import output_folder
 
@@ -353,93 +350,7 @@ class RunDir:
         self._lock.release()
 
 
-def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple:
-    """The paper's cross-validation of the learning rate (Sec. 3.3), as short trials: train
-    `cfg.lr_trial_epochs` epochs with each rate of `cfg.lr_grid` (in a fresh `out/.lr-trials-*`
-    folder of its own, removed afterwards however the trials end), keep the one whose best validation value (the trainer's `best` of its summary)
-    is best, and print the table. A trial that diverges or collapses scores worst.
-    -> (chosen lr, table [{"lr", "value", "stopped"}])."""
-
-    out = output_folder(out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _FolderLock(out)            # held through the trials; the run's RunDir takes it over
-    _refuse_a_finished_run(out, lock)  # before minutes of trials, not after
-    table = []
-    trials = Path(tempfile.mkdtemp(prefix=".lr-trials-", dir=out))   # ours alone: never a user's
-    try:
-        for lr in cfg.lr_grid:
-            trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
-            try:
-                summary = train(data, trials / f"lr={lr:g}", trial, quiet=True,
-                                log=lambda *a: None)
-                value, stopped = summary["best_value"], None
-            except TrainingError as e:
-                value, stopped = None, str(e).split(";")[0]
-            table.append({"lr": lr, "value": value, "stopped": stopped})
-    finally:
-        shutil.rmtree(trials, ignore_errors=True)
-    scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
-    if not scored:
-        lock.release()
-        raise TrainingError("every learning rate of the grid diverged or collapsed in its "
-                            "trial: " + "; ".join(f"{r['lr']:g}: {r['stopped']}" for r in table))
-    pick = (max if higher_is_better else min)(scored, key=lambda r: r["value"])
-    log(f"learning-rate trials ({cfg.lr_trial_epochs} epoch(s) each, best validation value):")
-    for r in table:
-        result = f"{r['value']:.4g}" if r["value"] is not None else f"stopped ({r['stopped']})"
-        log(f"  lr {r['lr']:<8g} {result}{'   <- chosen' if r is pick else ''}")
-    return pick["lr"], table
-
-
-LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries
-
-
-def add_trainer_arguments(p: argparse.ArgumentParser, config_cls, data_help: str) -> None:
-    """What both training commands take: DATA, --out/--resume/--quiet/--json, --lr (a number or
-    'auto'), and one option per config field."""
-    p.add_argument("data", metavar="DATA", help=data_help)
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
-    default = next(f.default for f in dataclasses.fields(config_cls) if f.name == "lr")
-    paper = add_config_arguments(p, config_cls, exclude=("lr",))[True]
-    paper.add_argument("--lr", type=_learning_rate, default=None, metavar="LR|auto",
-                       help=f"learning rate, or 'auto': short trials of each rate of --lr-grid "
-                            f"(default {LR_GRID}), the best on validation wins (the paper "
-                            f"cross-validates it; default: {default!r})")
-
-
 def checkpoints_line(out, next_command: str) -> str:
     """What a trainer wrote (only what is there) and the command to run next."""
     written = [str(p) for p in (Path(out) / "best.npz", Path(out) / "last.npz") if p.is_file()]
     return f"checkpoints: {', '.join(written) or 'none written'}; next: {next_command}"
-
-
-def _learning_rate(text: str):
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-
-
-def trainer_config(args, config_cls):
-    """(config, say): the config from the options (over the saved one on --resume), printed;
-    `say` prints to stderr when stdout is reserved for --json."""
-    output_folder(args.out, "--out")           # before the data are read or anything written
-    base = resume_config(args.out, config_cls) if args.resume else None
-    auto = args.lr == "auto"
-    if auto:
-        if args.resume:
-            raise UserError("--lr auto chooses the rate of a new run; on --resume the run "
-                            "keeps the rate it chose (or pass a number)")
-        args.lr = None
-    cfg = config_from_args(config_cls, args, base=base)
-    if auto and not cfg.lr_grid:
-        cfg = dataclasses.replace(cfg, lr_grid=LR_GRID)
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    if not args.quiet:
-        say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))
-    return cfg, say

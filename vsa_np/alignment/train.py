@@ -28,8 +28,8 @@ from vsa_np.core.train import SGDMomentum, train
 from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.rundir import (RunDir, add_trainer_arguments, check_same_data, checkpoints_line,
-                           search_lr, trainer_config)
+from vsa_np.rundir import RunDir, check_same_data, checkpoints_line
+from vsa_np.tuning import add_trainer_arguments, search_lr, trainer_config
 
 PAPER = {"paper": True}
 

@@ -29,8 +29,8 @@ from vsa_np.feature_norm import fit_on_split
 from vsa_np.generator.evaluate import (diversity_warning, evaluate_split,
                                        nearest_neighbour_report, perplexity, unigram_perplexity)
 from vsa_np.generator.region_data import region_training_data
-from vsa_np.rundir import (RunDir, add_trainer_arguments, check_same_data, checkpoints_line,
-                           search_lr, trainer_config)
+from vsa_np.rundir import RunDir, check_same_data, checkpoints_line
+from vsa_np.tuning import add_trainer_arguments, search_lr, trainer_config
 
 PAPER = {"paper": True}
 BEST_KEYS = ("CIDEr-D", "BLEU-4", "perplexity")
