@@ -10,12 +10,16 @@ or bad input (one line on stderr naming the file and the problem, no traceback).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 
 from vsa_np import __version__
-from vsa_np.errors import BackendError, TrainingError, UserError
+from vsa_np.errors import (BackendError, Interrupted, ResourceError, TrainingError,
+                           UserError)
+
+NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))   # exit 1: not bad input
 
 COMMANDS = [                     # (command, module, one line for --help)
     ("demo", "vsa_np.commands.demo",
@@ -79,13 +83,22 @@ def main(argv=None) -> int:
     except TrainingError as e:
         print(f"vsa-np {args.command}: training stopped: {e}", file=sys.stderr)
         return 1
+    except ResourceError as e:
+        print(f"vsa-np {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except Interrupted as e:
+        print(f"vsa-np {args.command}: {e}", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"vsa-np {args.command}: error: out of memory", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # the reader closed the pipe (`vsa-np data-info W | head -1`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no error at exit
         return 141           # 128 + SIGPIPE, as a shell reports a command killed by it
     except OSError as e:   # a file the commands' own checks did not foresee (disk full, ...)
         where = f"{e.filename}: " if e.filename else ""
         print(f"vsa-np {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
-        return 2
+        return 1 if e.errno in NO_SPACE else 2
     except KeyboardInterrupt:
         print(f"vsa-np {args.command}: interrupted", file=sys.stderr)
         return 130

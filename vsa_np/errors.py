@@ -17,3 +17,12 @@ class TrainingError(RuntimeError):
 class BackendError(UserError):
     """The device asked for ($VSA_NP_DEVICE) cannot be used (raised when `vsa_np.backend` is
     first imported; defined here so that the CLI can catch it without importing the backend)."""
+
+
+class Interrupted(Exception):
+    """Stopped by Ctrl-C or SIGTERM after undoing what was started (the CLI exits with 130)."""
+
+
+class ResourceError(Exception):
+    """Out of disk space or memory, after undoing what was started (the CLI exits with 1). The
+    message names the file."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from vsa_np.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--feature-dim", type=int, default=4096,
                    help="dimension of the CNN's fc7 features (default 4096, as VGG)")
-    p.add_argument("--cnn", choices=("trained", "random"), default=DEFAULT_CNN,
-                   help="the network of the features: a CNN trained on labelled pictures of its "
-                        "own, or a fixed random one (default %(default)s)")
+    p.add_argument("--cnn", choices=("trained", "random"),
+                   help=f"the network of the features: a CNN trained on labelled pictures of its "
+                        f"own, or a fixed random one (default {DEFAULT_CNN})")
     p.add_argument("--cnn-from", metavar="FILE",
                    help="with --cnn trained: reuse this trained network (a cnn.npz, or a world's "
                         "folder) instead of training one")
@@ -48,8 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def check_world_options(images: int, seed: int, feature_dim: int) -> None:
     """The ranges make-shapes (and the demo) accept, checked before anything is written."""
-    from vsa_np.errors import UserError
-
     from vsa_np.data.shapes import split_sizes
 
     split_sizes(images)                        # at least one image per split
@@ -58,10 +57,23 @@ def check_world_options(images: int, seed: int, feature_dim: int) -> None:
             raise UserError(f"{name} {value}: must be >= {low}")
 
 
+def check_family_options(args) -> None:
+    """--family computes features from each scene's content: no pixels, so no network."""
+    given = [o for o, v in (("--cnn", args.cnn), ("--cnn-from", args.cnn_from)) if v]
+    if args.family and given:
+        raise UserError(f"{given[0]} has no effect with --family (its features are computed from "
+                        f"each scene's content, with no pixels and no network); drop one of them")
+
+
 def run(args) -> int:
+    from vsa_np.data.shapes import DEFAULT_CNN
     from vsa_np.paths import output_folder
 
     check_world_options(args.images, args.seed, args.feature_dim)
+    check_family_options(args)
+    args.cnn = args.cnn or DEFAULT_CNN
+    if args.cnn_from and args.cnn != "trained":
+        raise UserError("--cnn-from goes with --cnn trained")
     output_folder(args.out, "OUT", empty=True, force=args.force)
     if args.family:
         from vsa_np.data.feature_families import make_family_world
@@ -71,10 +83,7 @@ def run(args) -> int:
         what = f"{args.family} features of dimension {summary['feature_dim']}"
     else:
         from vsa_np.data.shapes import make_shapes
-        from vsa_np.errors import DataError
 
-        if args.cnn_from and args.cnn != "trained":
-            raise DataError("--cnn-from goes with --cnn trained")
         summary = make_shapes(args.out, args.images, args.seed, args.feature_dim,
                               progress=not (args.quiet or args.json), cnn=args.cnn,
                               cnn_from=args.cnn_from)

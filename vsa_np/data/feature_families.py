@@ -39,6 +39,7 @@ from vsa_np.data.features import write_mat_columns
 from vsa_np.data.shapes import scene_and_captions
 from vsa_np.data.shapes_draw import COLOURS, IMAGE_SIZE, SHAPES, SIZES
 from vsa_np.errors import DataError
+from vsa_np.transaction import check_resources, new_folder
 
 FAMILIES = ("fc7", "probs", "logprobs", "zscore", "l2", "fc7_small", "fc7_large")
 LATENT = 48              # size of the content code z
@@ -142,7 +143,16 @@ def make_family_world(out, family: str, n_images: int = 1200, seed: int = 0,
         raise DataError(f"a feature-family world needs at least 8 images, got {n_images}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out}: exists and is not an empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+    width = N_CLASSES if family in ("probs", "logprobs") else dim
+    check_resources(n_images * (width * 8 * 4 + 30_000) + 200 * 2**20,
+                    n_images * (width * 4 + 4_000), out,
+                    f"a {family} world of {n_images} images with {width}-d features")
+    with new_folder(out) as tmp:              # written whole, or not at all (transaction.py)
+        return _write_family_world(tmp, family, n_images, seed, dim)
+
+
+def _write_family_world(out: Path, family: str, n_images: int, seed: int, dim: int) -> dict:
+    """make_family_world's work, in the fresh folder `out`."""
     n_val = max(1, round(n_images * SPLIT_FRACTIONS["val"]))
     n_test = max(1, round(n_images * SPLIT_FRACTIONS["test"]))
     splits = ["train"] * (n_images - n_val - n_test) + ["val"] * n_val + ["test"] * n_test

@@ -39,6 +39,7 @@ from vsa_np.data.shapes_draw import MAX_OBJECTS, N_DISTRACTORS, render, sample_s
 from vsa_np.data.shapes_grammar import describe
 from vsa_np.data.trained_cnn import ShapesCNN, train_cnn
 from vsa_np.errors import DataError
+from vsa_np.transaction import check_resources, new_folder
 
 DEFAULT_IMAGES = 1200          # 1000 / 100 / 100
 VAL_FRACTION = TEST_FRACTION = 1 / 12
@@ -137,22 +138,51 @@ def load_network(path):
 def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim: int = 4096,
                 progress: bool = True, cnn: str = DEFAULT_CNN, cnn_from=None, log=None,
                 cnn_train=None) -> dict:
-    """Generate a shapes world in folder `out` (created; existing world files are replaced).
+    """Generate a shapes world in folder `out`, as a whole (`vsa_np.transaction`: built beside
+    it and moved into place; existing world files are replaced, nothing else is touched).
     `cnn`: the network of the features ("trained" or "random", see `feature_network`);
     `cnn_train`: options of `trained_cnn.train_cnn` (n_scenes, epochs, lr).
     Returns a summary: {"images": {split: n}, "sentences": n, "seconds": s, "bytes": n,
     "cnn": {...}}."""
-    t0 = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
     if feature_dim < 1:
         raise DataError(f"--feature-dim {feature_dim}: must be positive")
+    split_sizes(n_images)
+    if cnn not in ("trained", "random"):
+        raise DataError(f"--cnn {cnn}: expected 'trained' or 'random'")
+    if cnn_from is not None:                     # refused before anything is created
+        net = load_network(cnn_from)
+        if net.feature_dim != feature_dim:
+            raise DataError(f"{cnn_from}: a network with {net.feature_dim}-d features, the world "
+                            f"asks for --feature-dim {feature_dim}")
+    check_resources(*world_needs(n_images, feature_dim), out,
+                    f"a shapes world of {n_images} images with {feature_dim}-d features")
+    # a previous, larger world's pictures go too (with --force; nothing else is touched)
+    with new_folder(out, stale=("images/shapes_*.png",)) as tmp:
+        return _write_world(tmp, n_images, seed, feature_dim, progress, cnn, cnn_from, log,
+                            cnn_train)
+
+
+def world_needs(n_images: int, feature_dim: int) -> tuple[float, float]:
+    """(memory, disk) in bytes that make_shapes needs, estimated from its options (generously:
+    the feature file is copied three times while it is written)."""
+    D, R = feature_dim, MAX_REGIONS
+    per_image_disk = R * D * 4 + D * 4 + 40_000 + 4_000       # regions, fc7, PNG, JSON
+    memory = (5 * n_images * D * 4 + n_images * 30_000       # fc7 copies; captions, records
+              + CHUNK * R * D * 4 * 3 + 4000 * D * 4 * 4      # a chunk's features; the CNN
+              + 200 * 2**20)                                  # the CNN's training, Python
+    return memory, n_images * per_image_disk + 1000 * D * 4
+
+
+def _write_world(out: Path, n_images, seed, feature_dim, progress, cnn, cnn_from, log,
+                 cnn_train) -> dict:
+    """make_shapes' work, in the fresh folder `out`."""
+    t0 = time.perf_counter()
     sizes = split_sizes(n_images)
     splits = [s for s, n in sizes.items() for _ in range(n)]
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    for old in (out / "images").glob("shapes_*.png"):   # a previous, larger world's pictures
-        old.unlink()
+    (out / "images").mkdir()
     cnn, cnn_summary = feature_network(out, cnn, feature_dim, seed, progress, cnn_from, log,
                                        cnn_train)
     whole_size = getattr(cnn, "whole_size", cnn.input_size)   # the trained CNN: 128, see there

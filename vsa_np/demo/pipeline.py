@@ -182,8 +182,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     out = output_folder(out, "--out", empty=True, force=force)   # a new demo, never mixed in
     if force:
         _remove_previous(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / "data"
+    data = out / "data"           # written whole or not at all; `out` is created with it
     seconds, t_all = {}, time.perf_counter()
 
     def step(name):
