@@ -542,7 +542,9 @@ save(fig, FIG, "training_diagnostics")
 # Write each function in place of its stub; the cell compares it with the library on fixed inputs
 # and prints the relative error (skipped while it is a stub; worked solutions in
 # `lessons/solutions/lesson04.py`, used in quick mode or with LESSONS_SOLUTIONS=1). The fixed
-# inputs have ties, so pessimistic tie-breaking matters.
+# scores are small whole numbers, so ties are everywhere, and tied entries sit both before and
+# after the correct one: counting ties for the model (`>`), or reading the rank off an argsort
+# (which breaks a tie by position), gives a smaller rank on some query and fails.
 #
 # **Exercise 04.1: annotation ranks.** S (n_images, n_sentences), s2i the image of each sentence.
 # Write `annotation_ranks(S, s2i)`: for each image, the 1-based rank of its best-scoring correct

@@ -272,7 +272,11 @@ save(fig, FIG, "metric_bars")
 #
 # **Exercise 07.1: BLEU.** Write `bleu(hyp, refs) -> [BLEU-1, ..., BLEU-4]`: clipped counts (an
 # n-gram matches at most as often as it occurs in the one reference where it occurs most), the
-# geometric means, and the brevity penalty with the closest reference length.
+# geometric means, and the brevity penalty with the closest reference length (the shorter on a
+# tie). The check's references have 6, 9 and 13 words and its hypotheses repeat n-grams ("a dog a
+# dog runs on the grass", 8 words: closest reference 9, not the shortest) or sit between two
+# references (11 words): no clipping, clipping at the sum over the references, the shortest
+# reference and the longer one on a tie each fail it.
 
 # %%
 def bleu(hyp, refs):
@@ -283,7 +287,8 @@ exercise("07.1", bleu)
 
 # %% [markdown]
 # **Exercise 07.2: ROUGE-L.** Write `rouge_l(hyp, refs)` with its own LCS table: P and R each
-# maximised over the references, b = 1.2.
+# maximised over the references, b = 1.2. In the check, "a dog runs on the grass" gets its best P
+# from one reference and its best R from the other, so the best per-reference F fails it.
 
 # %%
 def rouge_l(hyp, refs):

@@ -112,7 +112,8 @@ exercise("09.1", conv_loops)
 # Given the input x (N, H, W, C), the pool size p and the upstream gradient dout
 # (N, H // p, W // p, C), return dx: each window's gradient on its largest entry (the first
 # in reading order on a tie), zero elsewhere, and zero in the rows and columns the windows did
-# not cover.
+# not cover. The check's input holds whole numbers from -2 to 2, so most windows hold their
+# maximum twice or more: every maximum, the last one, or a share each fails it.
 
 # %%
 def maxpool_backward(dout, x, p):

@@ -50,16 +50,49 @@ def _register(id: str, name: str, title: str):
 
 
 def rel_error(a, b) -> float:
-    """max |a - b| / max(1e-8, |a| + |b|) for arrays of the same shape; 0/1 for anything else."""
+    """max |a - b| / max(1e-8, |a| + |b|) for arrays of the same shape; 0/1 for anything else.
+    Equal entries (infinities included) count 0; a NaN on one side only counts 1."""
+    diff = _elementwise_error(a, b)
+    return diff if isinstance(diff, float) else float(diff.max(initial=0.0))
+
+
+def _elementwise_error(a, b):
+    """The relative error of every entry, or one float when they cannot be compared entrywise."""
     try:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):
         return 0.0 if a == b else 1.0
     if a.shape != b.shape:
         return 1.0
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+    with np.errstate(invalid="ignore"):
+        err = np.atleast_1d(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))
+    err[np.atleast_1d(a == b)] = 0.0               # equal infinities are equal
+    err[np.isnan(err)] = 1.0                       # a NaN, or two different infinities
+    return err.reshape(a.shape)
+
+
+def first_difference(a, b) -> str:
+    """Where a student's output first differs from the library's, in words."""
+    diff = _elementwise_error(a, b)
+    if isinstance(diff, float):
+        sa, sb = np.shape(a) if _is_array(a) else None, np.shape(b) if _is_array(b) else None
+        if sa is not None and sb is not None and sa != sb:
+            return f"shape {sa}, the library's {sb}"
+        return f"yours {_short(a)}, the library's {_short(b)}"
+    k = np.unravel_index(int(np.argmax(diff >= PASS_BELOW)), diff.shape)
+    where = f"at index {tuple(int(i) for i in k)}" if diff.ndim else "the value"
+    va, vb = np.asarray(a, dtype=np.float64)[k], np.asarray(b, dtype=np.float64)[k]
+    return f"first difference {where}: yours {va:.6g}, the library's {vb:.6g}"
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or (isinstance(x, (list, tuple)) and len(x) > 0
+                                         and not isinstance(x[0], str))
+
+
+def _short(x, n=90) -> str:
+    text = repr(x.tolist() if isinstance(x, np.ndarray) else x)
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def solutions_on() -> bool:
@@ -78,13 +111,16 @@ def solution(id: str) -> Callable:
 
 
 def run_check(id: str, fn: Callable) -> float:
-    """Check `fn` against the library; print one line per output; return the largest error."""
+    """Check `fn` against the library; print one line per output (and, for a wrong one, where it
+    first differs); return the largest error."""
     ex = EXERCISES[id]
     worst = 0.0
     for label, mine, ref in ex.check(fn):
         err = rel_error(mine, ref)
         worst = max(worst, err)
         print(f"  {label:28} relative error {err:.2e}  {'ok' if err < PASS_BELOW else 'WRONG'}")
+        if not err < PASS_BELOW:
+            print(f"      {first_difference(mine, ref)}")
     return worst
 
 
@@ -123,17 +159,20 @@ def _dev(a):
 
 # ---- lesson 00: data --------------------------------------------------------------------------
 
-_SENTENCES = [s.split() for s in ("a red circle and a blue square", "a red star",
-                                  "two red circles", "a blue star and a red square",
-                                  "there is a green circle", "a red circle")]
+# Counts: a 4, circle 3, then six words twice (the, is, red, blue, square, green, in the order
+# they first appear, which is not alphabetical): ties decide most of the order, and threshold 2
+# keeps words seen exactly twice.
+_SENTENCES = [s.split() for s in ("the star is red", "a red circle and a blue square",
+                                  "two green stars", "a blue circle", "the square is green",
+                                  "a circle")]
 
 
 @_register("00.1", "build_vocab", "a vocabulary from the training sentences")
 def _check_vocab(fn):
     from vsa_np.data import Vocab
 
-    lib = Vocab.build(_SENTENCES, threshold=2)
-    return [("words, most frequent first", list(fn(_SENTENCES, 2)), lib.words)]
+    return [(f"words, threshold {t}", list(fn(_SENTENCES, t)),
+             Vocab.build(_SENTENCES, threshold=t).words) for t in (2, 3)]
 
 
 @_register("00.2", "teacher_forcing", "the generator's inputs, targets and mask")
@@ -238,9 +277,15 @@ def _check_ranking(fn):
 # ---- lesson 04: retrieval ---------------------------------------------------------------------
 
 def _retrieval_inputs():
-    g = _rng()
-    S = np.round(g.standard_normal((4, 12)), 1)     # rounded: ties happen
-    S[:, 5] = S[2, 5]                              # a sentence tied on every image
+    """4 images, 12 sentences (image k owns sentences 3k..3k+2), small whole numbers so that
+    ties are everywhere: a wrong sentence ties with an image's best correct one both before it
+    (image 3) and after it (images 0 and 2), sentence 5 scores the same on every image, and in
+    image search the own image ties with another listed before it (sentences 4, 10) and after it
+    (sentences 1, 7). Ties counted for the model, or broken by position, give smaller ranks."""
+    S = np.array([[3, 5, 2, 1, 3, 1, 0, 5, 1, 2, 1, 0],
+                  [4, 0, 1, 2, 3, 1, 5, 0, 2, 1, 4, 0],
+                  [1, 5, 3, 0, 1, 1, 3, 1, 0, 3, 2, 1],
+                  [0, 1, 4, 1, 2, 1, 2, 1, 0, 3, 4, 2]], np.float64)
     return S, np.repeat(np.arange(4), 3)
 
 
@@ -281,8 +326,13 @@ def _check_energy(fn):
     from vsa_np.core.mrf import alignment_objective
 
     g = _rng()
-    S, a = g.standard_normal((8, 3)), np.array([0, 0, 2, 2, 2, 1, 0, 0])
-    return [(f"E, beta {b}", fn(S, a, b), alignment_objective(S, a, b)) for b in (-1.0, 0.5)]
+    S = g.standard_normal((8, 3))
+    out = []
+    for a in ([0, 0, 2, 2, 2, 1, 0, 0], [1, 1, 1, 1, 0, 2, 2, 2]):     # 4 runs, 3 runs
+        a = np.array(a)
+        out += [(f"E of {a.tolist()}, beta {b}", fn(S, a, b), alignment_objective(S, a, b))
+                for b in (-1.0, 0.5)]
+    return out
 
 
 # ---- lesson 06: the generator -----------------------------------------------------------------
@@ -300,6 +350,7 @@ def _check_softmax(fn):
     g = _rng()
     x, y = g.standard_normal((3, 4, 6)), g.integers(0, 6, (3, 4))
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], bool)
+    x[2, 1] += 800          # a confident step: exp(800) overflows unless the maximum comes off
     # the library's loss on the M valid rows only (x[mask] is a copy, which softmax_loss
     # overwrites with its gradient), scattered back to (N, T, V) with zeros on the padding
     loss, d_rows = softmax_loss(_dev(x[mask]), _dev(y[mask]), x.shape[0])
@@ -314,9 +365,9 @@ def _check_greedy(fn):
     from vsa_np.core.generator import greedy
 
     model = _tiny_generator()
-    feats = _rng().standard_normal((3, 6))
+    feats = 2 * _rng().standard_normal((12, 6))     # some captions end early, some run to max_len
     ref = greedy(model, _dev(feats), max_len=6).tokens
-    return [(f"caption of image {i}", list(fn(model, feats[i], 6)), ref[i][0]) for i in range(3)]
+    return [(f"caption of image {i}", list(fn(model, feats[i], 6)), ref[i][0]) for i in range(len(feats))]
 
 
 def beam_decode_with(beam_step, model, feat, K, max_len):
@@ -350,13 +401,14 @@ def _check_beam_step(fn):
     from vsa_np.core.generator import beam_search
 
     model = _tiny_generator()
-    feats = _rng().standard_normal((3, 6))
-    ref = beam_search(model, _dev(feats), beam=3, max_len=8)
+    feats = 2 * _rng().standard_normal((12, 6))     # some captions end early, some run to max_len
     out = []
-    for i in range(3):
-        w, lp = beam_decode_with(fn, model, feats[i], 3, 8)
-        out += [(f"image {i}: best caption", w, ref.tokens[i][0]),
-                (f"image {i}: its log p", lp, ref.logprob[i][0])]
+    for K in (2, 3):
+        ref = beam_search(model, _dev(feats), beam=K, max_len=8)
+        for i in range(len(feats)):
+            w, lp = beam_decode_with(fn, model, feats[i], K, 8)
+            out += [(f"K {K}, image {i}: best caption", w, ref.tokens[i][0]),
+                    (f"K {K}, image {i}: its log p", lp, ref.logprob[i][0])]
     return out
 
 
@@ -365,6 +417,14 @@ def _check_beam_step(fn):
 _REFS = [s.split() for s in ("a black dog is running on the grass", "a dog runs across a field",
                              "the black dog plays on the grass with a ball")]
 _HYP = "a black dog is running on a field".split()
+# References of 6, 9 and 13 words. The hypotheses repeat n-grams ("a dog a dog": clipping at the
+# most any ONE reference has, not at the sum over them) and sit at 8 words (closest reference 9,
+# not the shortest 6), 11 words (9 and 13 equally close: the shorter), 5 words (below them all).
+_BLEU_REFS = [s.split() for s in ("a dog runs on the grass", "a black dog is running on the green "
+                                  "grass", "the black dog and a white dog play on grass in the "
+                                  "park")]
+_BLEU_HYPS = [s.split() for s in ("a dog a dog runs on the grass", "the black dog is running on "
+                                  "the grass in the park", "a dog runs on the")]
 
 
 @_register("07.1", "bleu", "BLEU-1..4 with clipped counts and the brevity penalty")
@@ -373,18 +433,24 @@ def _check_bleu(fn):
     from vsa_np.metrics.ngrams import build_corpus
 
     out = []
-    for hyp in (_HYP, _HYP[:5]):
-        ref = corpus_bleu(build_corpus([_REFS], [hyp]))
-        out.append((f"BLEU-1..4 of {' '.join(hyp)!r}", fn(hyp, _REFS), ref))
+    for hyp, refs in [(h, _BLEU_REFS) for h in _BLEU_HYPS] + [(_HYP, _REFS)]:
+        ref = corpus_bleu(build_corpus([refs], [hyp]))
+        out.append((f"BLEU-1..4 of {' '.join(hyp)!r}", fn(hyp, refs), ref))
     return out
+
+
+# "a dog runs on the grass": the best precision comes from the long reference (LCS 5 of 6), the
+# best recall from the short one (LCS 2 of 2): P and R are maximised separately.
+_ROUGE_REFS = [s.split() for s in ("a dog", "the big dog runs fast on the green grass today")]
 
 
 @_register("07.2", "rouge_l", "ROUGE-L from the longest common subsequence")
 def _check_rouge(fn):
     from vsa_np.metrics.rouge import rouge_l_per_image
 
-    return [(f"ROUGE-L of {' '.join(h)!r}", fn(h, _REFS), rouge_l_per_image([_REFS], [h])[0])
-            for h in (_HYP, _HYP[::-1])]
+    cases = [("a dog runs on the grass".split(), _ROUGE_REFS), (_HYP, _REFS), (_HYP[::-1], _REFS)]
+    return [(f"ROUGE-L of {' '.join(h)!r}", fn(h, r), rouge_l_per_image([r], [h])[0])
+            for h, r in cases]
 
 
 # ---- lesson 08: regions -----------------------------------------------------------------------
@@ -393,7 +459,7 @@ def _check_rouge(fn):
 def _check_runs(fn):
     from vsa_np.generator.region_data import runs
 
-    cases = ([1, 1, 0, 2, 2, 2, 0], [-1, 3, 3, -1, -1, 1], [4], [])
+    cases = ([1, 1, 0, 2, 2, 2, 0], [-1, 3, 3, -1, -1, 1], [2, -1, 2, 2], [4], [])
     return [(f"runs of {a}", [tuple(r) for r in fn(a)], runs(a)) for a in cases]
 
 
@@ -402,7 +468,8 @@ def _check_nn(fn):
     from vsa_np.generator.evaluate import nearest_neighbours
 
     g = _rng()
-    query, base = g.standard_normal((6, 5)), g.standard_normal((20, 5))
+    # rows of very different lengths: the largest dot product is often not the nearest row
+    query, base = g.standard_normal((6, 5)), g.standard_normal((20, 5)) * g.uniform(0.2, 3, (20, 1))
     return [("nearest training row", fn(query, base), nearest_neighbours(query, base))]
 
 
@@ -424,7 +491,9 @@ def _check_maxpool(fn):
     from vsa_np.core.conv import maxpool_backward, maxpool_forward
 
     g = _rng()
-    x = g.standard_normal((2, 5, 6, 3))                  # 5 rows: the last one is not covered
+    # whole numbers in -2..2: most windows hold their maximum twice or more (5 rows: the last
+    # one is not covered by any window)
+    x = np.clip(np.round(g.standard_normal((2, 5, 6, 3))), -2, 2)
     out, cache = maxpool_forward(_dev(x), 2)
     dout = g.standard_normal(out.shape)
     return [("dx", fn(dout, x, 2), to_host(maxpool_backward(_dev(dout), cache)))]
