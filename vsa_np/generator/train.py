@@ -55,7 +55,7 @@ class GenConfig:
     from_alignments: Optional[str] = field(default=None, metadata={**PAPER,
         "help": "alignment checkpoint: train on its MRF (region, snippet) pairs (Sec. 4.3); "
                 "'truth': on the shapes world's true pairs (an oracle)"})
-    beta: float = field(default=0.0, metadata={**PAPER,
+    beta: float = field(default=0.0, metadata={**PAPER, "min": 0,
         "help": "MRF beta of Eq. 12 for --from-alignments (larger: longer snippets)"})
     cell: Literal["rnn", "lstm"] = field(default="rnn", metadata={
         "help": "'rnn', Eq. 14's ReLU RNN (the paper's), or an 'lstm' in its place"})
