@@ -36,6 +36,8 @@ import numpy
 
 from vsa_np.backend import to_host
 from vsa_np.errors import DataError
+from vsa_np.safe_read import field as json_field
+from vsa_np.safe_read import is_kind, parse_json, reading
 
 META_KEY = "__meta__"
 OPTIM_PREFIX = "optim/"
@@ -146,7 +148,7 @@ def _open_npz(npz_path: Path):
 
 def _read_npz(npz_path: Path, names=None) -> tuple[dict, str]:
     """Read `names` (default: all) and the metadata text from a checkpoint's .npz."""
-    with _open_npz(npz_path) as z:
+    with reading(npz_path, "checkpoint"), _open_npz(npz_path) as z:
         if META_KEY not in z.files:
             raise DataError(f"{npz_path}: not a vsa-np checkpoint (no {META_KEY} entry)")
         try:
@@ -158,11 +160,34 @@ def _read_npz(npz_path: Path, names=None) -> tuple[dict, str]:
     return arrays, text
 
 
+# The metadata fields every run folder relies on, with their types (None: may be null); checked
+# whenever a checkpoint is read, so that no reader meets a string where it counts steps (the
+# models' own fields are checked by `trained.load_trained`).
+META_FIELDS = {"config": dict, "train_state": dict, "metrics": (dict, None)}
+STATE_FIELDS = {"step": (int, 0), "epoch": (int, 0), "batch": (int, 0), "best": (float, None),
+                "best_step": (int, 0), "train_time": (float, 0)}
+
+
 def _parse_meta(npz_path: Path, text: str) -> dict:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{npz_path}: corrupt metadata ({e})") from e
+    with reading(npz_path, "checkpoint's metadata"):
+        meta = parse_json(text, allow_nan=True)
+    where = f"{npz_path}: metadata"
+    if not isinstance(meta, dict):
+        raise DataError(f"{where}: expected a JSON object, found {type(meta).__name__}")
+    for key, kind in META_FIELDS.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if key in meta and not any(meta[key] is None if k is None else is_kind(meta[key], k)
+                                   for k in kinds):
+            raise DataError(f"{where}: field `{key}` has the wrong type "
+                            f"({type(meta[key]).__name__})")
+    state = meta.get("train_state")
+    if state is not None:
+        for key, (kind, low) in STATE_FIELDS.items():
+            if key in ("step", "epoch", "batch"):
+                json_field(state, key, kind, f"{where} train_state", low=low)
+            elif state.get(key) is not None and not (key == "best" and state[key] != state[key]):
+                json_field(state, key, kind, f"{where} train_state", low=low)
+    return meta
 
 
 def load_meta(path) -> dict:
@@ -194,6 +219,17 @@ def load_checkpoint(path) -> tuple[dict, dict, dict | None]:
     params = {k: v for k, v in arrays.items() if not k.startswith(OPTIM_PREFIX)}
     optim = {k[len(OPTIM_PREFIX):]: v for k, v in arrays.items() if k.startswith(OPTIM_PREFIX)}
     return params, meta, (optim or None)
+
+
+def require_float(arrays: dict, path, skip=("kind", "t")) -> None:
+    """DataError unless every array of a model's checkpoint (parameters, buffers, optimiser
+    slots) is real floating point: an int32 weight was truncated somewhere, a complex one would
+    lose its imaginary part. `skip`: the optimiser's own scalars."""
+    for name, a in arrays.items():
+        if name not in skip and numpy.asarray(a).dtype.kind != "f":
+            raise DataError(f"{checkpoint_paths(path)[0]}: `{name}` has dtype "
+                            f"{numpy.asarray(a).dtype}, expected floating point (written by "
+                            f"another program?)")
 
 
 def split_buffers(params: dict) -> dict:

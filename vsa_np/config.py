@@ -93,7 +93,13 @@ def config_from_dict(config_cls, d: dict, source: str = "config"):
         raise DataError(f"{source}: unknown {config_cls.__name__} fields {unknown}")
     values = {k: tuple(v) if isinstance(_default(names[k]), tuple) and isinstance(v, list) else v
               for k, v in d.items()}
-    return config_cls(**values)
+    try:
+        return config_cls(**values)
+    except UserError as e:            # a saved value out of range: the file's fault, not a flag's
+        raise DataError(f"{source}: saved {config_cls.__name__}: {e}") from None
+    except Exception as e:            # noqa: BLE001 (a value of a type no check foresaw)
+        raise DataError(f"{source}: saved {config_cls.__name__} is malformed "
+                        f"({type(e).__name__}: {e})") from None
 
 
 def config_changes(old, new) -> dict:
@@ -114,8 +120,68 @@ def positive(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
+_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _kind_ok(value, t) -> bool:
+    """`value` has config field type `t` (an int is a float; a bool is not a number)."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin in (typing.Union, types.UnionType):
+        return any(_kind_ok(value, a) for a in args)
+    if t is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in args
+    if origin in (tuple, list):
+        return isinstance(value, (tuple, list)) and all(_kind_ok(v, args[0]) for v in value)
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, t)
+
+
+def in_range(value, spec: dict) -> str | None:
+    """None when the number `value` is finite and within `spec` ({"min", "max": inclusive,
+    "above", "below": exclusive}); else the rule it breaks, in words."""
+    if not math.isfinite(value):
+        return "must be a finite number"
+    for key, ok, words in (("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<="),
+                           ("above", lambda v, b: v > b, ">"), ("below", lambda v, b: v < b, "<")):
+        if key in spec and not ok(value, spec[key]):
+            return f"must be {words} {spec[key]}"
+    return None
+
+
+def check_fields(cfg) -> None:
+    """Every field of the config dataclass `cfg` has its type, every number (also inside a
+    tuple) is finite, and within the range its metadata gives ({"min": 0, "below": 1}, ...)."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        t = hints[f.name]
+        words = _WORDS.get(t) or str(t).replace("typing.", "")
+        require(_kind_ok(value, t), f.name, f"must be {words}, got {value!r:.40}")
+        numbers = value if isinstance(value, (tuple, list)) else [value]
+        for v in numbers:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                problem = in_range(v, f.metadata)
+                require(problem is None, f.name, f"{problem}, got {v!r}")
+
+
+def check_options(args, ranges: dict) -> None:
+    """The same rules for a command's own options: ranges = {dest: {"min": ..., ...}}; an
+    option left at None is not checked."""
+    for dest, spec in ranges.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            problem = in_range(value, spec)
+            require(problem is None, dest, f"{problem}, got {value!r}")
+
+
 def check_common(cfg) -> None:
-    """The ranges the two trainers' configs share."""
+    """The ranges the two trainers' configs share (and, first, `check_fields`)."""
+    check_fields(cfg)
     for name in ("epochs", "batch_size", "hidden", "word_dim", "word_threshold",
                  "lr_trial_epochs"):
         require(isinstance(getattr(cfg, name), int) and getattr(cfg, name) >= 1, name,

@@ -28,11 +28,14 @@ except ImportError:                  # pragma: no cover
     fcntl = None
 
 from vsa_np.backend import to_device, to_float
-from vsa_np.checkpoint import load_checkpoint, load_meta, save_checkpoint, split_buffers
+from vsa_np.checkpoint import (load_checkpoint, load_meta, require_float, save_checkpoint,
+                               split_buffers)
 from vsa_np.data.vocab import Vocab
 from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
 from vsa_np.paths import output_folder
+from vsa_np.safe_read import field as json_field
+from vsa_np.safe_read import load_json
 
 
 def progress(iterable=None, total=None, desc=None, quiet=None, **kwargs):
@@ -144,6 +147,24 @@ class _FolderLock:
             self.file.close()        # closing the file drops the flock
 
 
+def read_log(path: Path) -> dict:
+    """log.json -> {"train": [...], "eval": [...]}, every entry an object with a whole `step`
+    >= 0; DataError naming the file otherwise."""
+    log = load_json(path, "training log")
+    if not isinstance(log, dict):
+        raise DataError(f"{path}: expected a JSON object with `train` and `eval` lists, found "
+                        f"{type(log).__name__}")
+    out = {}
+    for part in ("train", "eval"):
+        entries = log.get(part, [])
+        if not isinstance(entries, list):
+            raise DataError(f"{path}: `{part}` must be a list")
+        for k, r in enumerate(entries):
+            json_field(r, "step", int, f"{path}: {part} entry {k}", low=0)
+        out[part] = entries
+    return out
+
+
 def _write_json_atomic(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".log-", suffix=".json.tmp")
     try:
@@ -189,8 +210,13 @@ class RunDir:
         self._t0 = time.perf_counter()
         self._bar = None
         output_folder(self.out, "--out")
-        if resume:
-            resume_point(self.out)                   # DataError, before anything is created
+        if os.path.lexists(self.log_path) and not self.log_path.is_file():
+            raise DataError(f"{self.log_path}: is not a file (a folder?); the run writes its "
+                            f"log there: move it away")
+        if resume:                                   # DataError, before anything is created
+            resume_point(self.out)
+            if self.log_path.is_file():
+                read_log(self.log_path)
         self.out.mkdir(parents=True, exist_ok=True)
         self._lock = _FolderLock(self.out)          # held until close() or the process ends
         if resume:
@@ -206,11 +232,15 @@ class RunDir:
 
     def _resume(self):
         try:
-            stem = resume_point(self.out)
-            params, meta, optim = load_checkpoint(stem)
-        except DataError:
+            self._resume_state()
+        except BaseException:
             self._lock.release()
             raise
+
+    def _resume_state(self):
+        stem = resume_point(self.out)
+        params, meta, optim = load_checkpoint(stem)
+        require_float({**params, **(optim or {})}, stem)
         if stem != self.last_path:                 # said even with --quiet: state was lost
             print(f"resuming from {stem}.npz ({self.last_path}.npz is missing, unreadable or "
                   f"older); the optimiser's state starts afresh", file=sys.stderr)
@@ -230,13 +260,9 @@ class RunDir:
                 print("resuming with changed config: " + ", ".join(
                     f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()), file=sys.stderr)
         if self.log_path.is_file():
-            try:
-                log = json.loads(self.log_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as e:
-                raise DataError(f"{self.log_path}: unreadable log ({e})") from e
             # entries written after the checkpoint (before a crash) are redone by this run
-            self.log = {part: [r for r in log.get(part, []) if r["step"] <= self.step]
-                        for part in ("train", "eval")}
+            self.log = {part: [r for r in entries if r["step"] <= self.step]
+                        for part, entries in read_log(self.log_path).items()}
 
     def restore(self, params: dict, opt=None) -> bool:
         """Copy the resumed parameters into `params` in place (and the optimiser state into

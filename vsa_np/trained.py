@@ -4,12 +4,13 @@ meta["arch"] (the model's `arch`), meta["vocab"], and the fixed feature map as b
 from __future__ import annotations
 
 from vsa_np.checkpoint import (checkpoint_paths, checkpoint_stem, load_checkpoint,
-                               require_finite, split_buffers)
+                               require_finite, require_float, split_buffers)
 from vsa_np.core.alignment import AlignmentModel
 from vsa_np.core.generator import CaptionModel
 from vsa_np.data.vocab import Vocab
 from vsa_np.errors import DataError
 from vsa_np.feature_norm import FeatureNorm
+from vsa_np.safe_read import reading
 
 
 def load_trained(path, model_cls):
@@ -17,10 +18,17 @@ def load_trained(path, model_cls):
     is not one, is damaged, or does not fit its metadata."""
     stem = checkpoint_stem(path)
     where = checkpoint_paths(stem)[0]
+    with reading(where, f"{model_cls.KIND} checkpoint"):
+        return _load_trained(stem, where, model_cls)
+
+
+def _load_trained(stem, where, model_cls):
     params, meta, _ = load_checkpoint(stem)
+    require_float(params, stem)
     buffers = split_buffers(params)
     kind = model_cls.KIND
-    if meta.get("model") != kind or "arch" not in meta or "vocab" not in meta:
+    if meta.get("model") != kind or not isinstance(meta.get("arch"), dict) or \
+            not isinstance(meta.get("vocab"), dict):
         raise DataError(f"{where}: not {'an' if kind[0] in 'aeiou' else 'a'} {kind} checkpoint "
                         f"(written by `vsa-np {model_cls.TRAINER}`)")
     require_finite(params, stem)

@@ -190,7 +190,7 @@ def test_malformed_json(tmp_path):
     (tmp_path / "dataset.json").write_text("{not json")
     with pytest.raises(DataError) as e:
         load_dataset(tmp_path)
-    expect(e, tmp_path / "dataset.json", "not a readable JSON file")
+    expect(e, tmp_path / "dataset.json", "not a readable captions file")
     (tmp_path / "dataset.json").write_text(json.dumps({"images": [{"filename": "a.jpg"}]}))
     with pytest.raises(DataError) as e:
         load_dataset(tmp_path)

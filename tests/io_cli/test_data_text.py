@@ -62,5 +62,5 @@ def test_bad_vocabularies():
         Vocab.build([["a"]], threshold=0)
     with pytest.raises(DataError, match="reserved"):
         Vocab([END_WORD, "a"])
-    with pytest.raises(DataError, match="malformed"):
+    with pytest.raises(DataError, match="`words` must be a list"):
         Vocab.from_json({"counts": []})

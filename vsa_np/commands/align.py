@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy
 
@@ -53,13 +52,13 @@ def sentence_tokens(ds, i: int, sentid, text) -> list[str]:
 def run(args) -> int:
     from vsa_np.trained import check_data, load_alignment
     from vsa_np.backend import to_host
+    from vsa_np.config import check_options
     from vsa_np.data import load_dataset
     from vsa_np.errors import UserError
     from vsa_np.core.mrf import snippets, viterbi_align
     from vsa_np.paths import FIGURE_SUFFIXES, output_file
 
-    if not math.isfinite(args.beta):
-        raise UserError(f"--beta {args.beta}: must be a finite number")
+    check_options(args, {"beta": {"min": 0}})     # Eq. 12's beta rewards staying in a region
     if args.out:
         output_file(args.out, "--out", FIGURE_SUFFIXES)
     model, vocab, meta = load_alignment(args.ckpt)

@@ -20,6 +20,7 @@ from pathlib import Path
 from vsa_np.config import MAX_LEN
 from vsa_np.errors import DataError
 from vsa_np.paths import HTML_SUFFIXES, output_file
+from vsa_np.safe_read import reading
 
 
 
@@ -46,10 +47,8 @@ def read_tasks(path, n: int) -> list[str]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: tasks file not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+    with reading(p, "tasks file"):
+        text = p.read_bytes().decode("utf-8")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if len(names) != n:
         raise DataError(f"{path}: {len(names)} image names for {n} feature vectors")
@@ -87,10 +86,8 @@ def features_from_pixels(args, meta):
     net = load_network(where)
     feats = np.empty((len(files), net.feature_dim), dtype=np.float32)
     for k, f in enumerate(files):
-        try:
+        with reading(f, "picture"):
             pixels = np.asarray(Image.open(f).convert("RGB"))
-        except OSError as e:
-            raise DataError(f"{f}: not a picture ({e})") from None
         H, W = pixels.shape[:2]
         size = getattr(net, "whole_size", net.input_size)         # as make-shapes reads it
         feats[k] = net(crops_of(pixels, [(0, 0, W, H)], size))[0]   # CNN(I), read by Eq. 13

@@ -29,15 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_json(path: str):
     """The parsed JSON of `path`; a missing or unreadable file or bad JSON raises DataError."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read it ({e})") from e
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+    from vsa_np.safe_read import load_json
+
+    if Path(path).is_dir():
+        raise DataError(f"{path}: is a folder, not a JSON file")
+    return load_json(path, "JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(data, dict):
             raise DataError(f"{name}: expected a JSON object mapping ids to captions, "
                             f"got a JSON {type(data).__name__}")
-    _, refs, hyps = prepare(refs, hyps, raw_text=not args.pretokenized, text_only=True,
-                            refs_name=args.refs, hyps_name=args.hyps)
+    ids, refs, hyps = prepare(refs, hyps, raw_text=not args.pretokenized, text_only=True,
+                              refs_name=args.refs, hyps_name=args.hyps)
+    empty = [k for k, r in zip(ids, refs) if not any(r)]
+    if empty:
+        raise DataError(f"{args.refs}: {len(empty)} of {len(ids)} ids have only empty reference "
+                        f"sentences (first: {str(empty[0])[:40]!r}); there is nothing to score "
+                        f"them against")
     scores = score_all(refs, hyps, use_meteor=not args.no_meteor)
     if args.json:
         print(json.dumps(scores))

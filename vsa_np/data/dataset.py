@@ -15,7 +15,6 @@ train, as in the paper's code.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,10 @@ import numpy as np
 
 from vsa_np.data.features import REGIONS_NAME, find_features, read_features, read_regions
 from vsa_np.data.tokenize import tokenize
+from vsa_np.config import MAX_LEN
 from vsa_np.errors import DataError
+from vsa_np.safe_read import field as json_field
+from vsa_np.safe_read import load_json, reading
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "restval": "train", "val": "val", "dev": "val", "test": "test"}
@@ -108,6 +110,11 @@ def load_dataset(path, regions="auto", features="auto") -> Dataset:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    with reading(path, "data set" if path.is_dir() else "captions file"):
+        return _load_dataset(path, regions, features)
+
+
+def _load_dataset(path: Path, regions, features) -> Dataset:
     if path.is_file():
         root, captions_file = path.parent, path
     else:
@@ -163,11 +170,12 @@ def _find_captions(root: Path) -> Path:
 def read_karpathy_json(path: Path):
     """(name, images) from a Karpathy-layout JSON file; `tokens` computed from `raw` if absent.
     Other keys of an image (the shapes world's `objects`, say) are kept."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{path}: not a readable JSON file ({e})") from None
+    d = load_json(path, "captions file")
+    with reading(path, "captions file"):
+        return _karpathy_images(d, path)
+
+
+def _karpathy_images(d, path: Path):
     if not isinstance(d, dict) or not isinstance(d.get("images"), list):
         raise DataError(f"{path}: expected an object with an `images` list (Karpathy layout)")
     images, next_sentid = [], 0
@@ -181,12 +189,16 @@ def read_karpathy_json(path: Path):
                     raise DataError(f"{path}: image {k}: `tokens` must be a list of strings "
                                     f"(got {str(tokens)[:60]!r})")
                 tokens = list(tokens)
-                sentid = int(s.get("sentid", next_sentid))
+                where = f"{path}: image {k}"
+                sentid = json_field(s, "sentid", int, where, low=0, default=next_sentid)
+                if not isinstance(raw, str):
+                    raise DataError(f"{where}: `raw` must be a string, got {str(raw)[:40]!r}")
                 next_sentid = sentid + 1
                 sents.append({"tokens": tokens, "raw": raw, "sentid": sentid})
             extra = {key: v for key, v in im.items() if key not in ("sentences", "sentids")}
-            images.append({**extra, "filename": str(im["filename"]),
-                           "imgid": int(im.get("imgid", k)),
+            images.append({**extra, "filename": json_field(im, "filename", str, f"{path}: image {k}"),
+                           "imgid": json_field(im, "imgid", int, f"{path}: image {k}", low=0,
+                                          default=k),
                            "split": _SPLIT_ALIASES.get(im["split"], im["split"]),
                            "sentences": sents})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -203,10 +215,8 @@ def read_flickr8k_text(root: Path) -> list:
     belong to no split (the release has one: `2258277193_586949ec62.jpg.1`) are ignored."""
     token_file = root / FLICKR8K_TOKENS
     captions: dict[str, dict[int, tuple[str, int]]] = {}
-    try:
-        lines = token_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{token_file}: cannot read ({e})") from None
+    with reading(token_file, "caption file"):
+        lines = token_file.read_bytes().decode("utf-8").splitlines()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -225,10 +235,8 @@ def read_flickr8k_text(root: Path) -> list:
         split_file = root / fname
         if not split_file.is_file():
             raise DataError(f"{split_file}: split file not found")
-        try:
-            names = split_file.read_text(encoding="utf-8").split()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"{split_file}: cannot read ({e})") from None
+        with reading(split_file, "split file"):
+            names = split_file.read_bytes().decode("utf-8").split()
         for name in names:
             if name in split_of:       # listed twice, or in two splits: a test leak
                 raise DataError(f"{split_file}: image {name} is listed again (already in "
@@ -269,6 +277,10 @@ def _check_images(images: list, path: Path) -> None:
             if not s["tokens"]:
                 raise DataError(f"{path}: empty caption (image {im['imgid']} {im['filename']}, "
                                 f"sentid {s['sentid']}, raw {s['raw']!r})")
+            if len(s["tokens"]) > MAX_LEN:     # the RNNs would run (and overflow) for each
+                raise DataError(f"{path}: a caption of {len(s['tokens'])} tokens (image "
+                                f"{im['imgid']} {im['filename']}, sentid {s['sentid']}); captions "
+                                f"are at most {MAX_LEN} tokens")
     counts = {s: 0 for s in SPLITS}
     for im in images:
         counts[im["split"]] += 1

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.io
 
 from vsa_np.errors import DataError
+from vsa_np.safe_read import reading
 
 FEATURE_NAMES = ("vgg_feats.mat", "vgg_feats.npy", "vgg_feats.npz", "feats.npy", "feats.npz")
 REGIONS_NAME = "regions.npz"
@@ -56,6 +57,11 @@ def read_features(path: str | Path, n_images: int | None = None) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: feature file not found")
+    with reading(path, "feature file"):
+        return _read_features(path, n_images)
+
+
+def _read_features(path: Path, n_images: int | None) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".mat":
         feats = _read_mat_columns(path)
@@ -91,8 +97,9 @@ def read_named_features(folder: str | Path, list_name: str = "tasks.txt",
     list_file = folder / list_name
     if not list_file.is_file():
         raise DataError(f"{list_file}: image list not found")
-    names = [line.strip() for line in list_file.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
+    with reading(list_file, "image list"):
+        text = list_file.read_bytes().decode("utf-8")
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     return names, read_features(folder / features_name, len(names))
 
 
@@ -142,7 +149,20 @@ class _open_npz:
 
 
 def npz_member(path: Path, name: str) -> np.ndarray:
-    """Array `name` of an .npz: memory-mapped when stored uncompressed, else read."""
+    """Array `name` of an .npz: memory-mapped when stored uncompressed (its CRC checked by one
+    streaming read), else read. DataError naming the file on any problem."""
+    with reading(path, f"file's `{name}`"):
+        return _npz_member(path, name)
+
+
+def _check_crc(zf: zipfile.ZipFile, info: zipfile.ZipInfo, chunk: int = 1 << 24) -> None:
+    """Read a member to its end: zipfile raises BadZipFile when its CRC does not match."""
+    with zf.open(info) as f:
+        while f.read(chunk):
+            pass
+
+
+def _npz_member(path: Path, name: str) -> np.ndarray:
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(name + ".npy")
         if info.compress_type == zipfile.ZIP_STORED:
@@ -158,6 +178,11 @@ def npz_member(path: Path, name: str) -> np.ndarray:
                 offset = f.tell()
             if dtype.hasobject:
                 raise DataError(f"{path}: `{name}` holds Python objects")
+            stored = info.file_size - (offset - _data_start(path, info))
+            if int(np.prod(shape, dtype=object)) * dtype.itemsize != stored:
+                raise DataError(f"{path}: `{name}` holds {stored} bytes of data, its header "
+                                f"says {shape} {dtype} (a damaged or truncated file)")
+            _check_crc(zf, info)
             if int(np.prod(shape)) == 0:
                 return np.zeros(shape, dtype)
             return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
@@ -171,12 +196,32 @@ def npz_member(path: Path, name: str) -> np.ndarray:
             raise DataError(f"{path}: `{name}` is damaged ({type(e).__name__}: {e})") from None
 
 
+def _data_start(path: Path, info: zipfile.ZipInfo) -> int:
+    """Where a member's bytes start in the zip file (after its local header)."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        n_name, n_extra = np.frombuffer(f.read(4), "<u2")
+    return info.header_offset + 30 + int(n_name) + int(n_extra)
+
+
+def real_numbers(a: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """`a` unless its dtype is not real numbers (strings, complex, booleans, objects)."""
+    if a.dtype.kind not in "iuf":
+        raise DataError(f"{path}: {what} have dtype {a.dtype}, expected real numbers")
+    return a
+
+
 def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None):
     """`regions.npz` -> (feats (N, R, D) float32, boxes (N, R, 4) float32, n_regions (N,) int64),
     checked for shapes, counts and NaN/inf."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: region file not found")
+    with reading(path, "region file"):
+        return _read_regions(path, n_images, feature_dim)
+
+
+def _read_regions(path: Path, n_images: int, feature_dim: int | None):
     try:
         with zipfile.ZipFile(path) as zf:
             members = {n[:-4] for n in zf.namelist() if n.endswith(".npy")}
@@ -187,7 +232,7 @@ def read_regions(path: str | Path, n_images: int, feature_dim: int | None = None
         raise DataError(f"{path}: missing array(s) {', '.join(missing)} "
                         f"(holds {', '.join(sorted(members)) or 'nothing'})")
     feats = _float32(npz_member(path, "feats"), path, "region features")
-    boxes = np.asarray(npz_member(path, "boxes"), dtype=np.float32)
+    boxes = real_numbers(npz_member(path, "boxes"), path, "boxes").astype(np.float32)
     n_regions = np.asarray(npz_member(path, "n_regions"))
     if not np.issubdtype(n_regions.dtype, np.integer):    # 2.5 regions would be truncated
         raise DataError(f"{path}: `n_regions` has dtype {n_regions.dtype}, expected integers")

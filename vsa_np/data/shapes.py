@@ -39,6 +39,8 @@ from vsa_np.data.shapes_draw import MAX_OBJECTS, N_DISTRACTORS, render, sample_s
 from vsa_np.data.shapes_grammar import describe
 from vsa_np.data.trained_cnn import ShapesCNN, train_cnn
 from vsa_np.errors import DataError
+from vsa_np.safe_read import field as json_field
+from vsa_np.safe_read import load_json, parse_json, reading
 from vsa_np.transaction import check_resources, new_folder
 
 DEFAULT_IMAGES = 1200          # 1000 / 100 / 100
@@ -123,16 +125,16 @@ def load_network(path):
     path = Path(path)
     if path.is_dir():
         path = path / CNN_FILE
-    try:
+    if not path.is_file():
+        raise DataError(f"{path}: no CNN file here (make-shapes writes {CNN_FILE})")
+    with reading(path, "CNN file"):
         with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no CNN file here (make-shapes writes {CNN_FILE})") from None
-    except (ValueError, KeyError, OSError) as e:
-        raise DataError(f"{path}: not a CNN file ({type(e).__name__}: {e})") from None
-    if meta.get("kind") == "random":
-        return RandomCNN(int(meta["feature_dim"]), int(meta["seed"]))
-    return ShapesCNN.load(path)
+            meta = parse_json(str(f["meta"][()]))
+        if json_field(meta, "kind", str, f"{path}: meta", default="trained") == "random":
+            return RandomCNN(json_field(meta, "feature_dim", int, f"{path}: meta", low=1,
+                                        high=1 << 20),
+                             json_field(meta, "seed", int, f"{path}: meta", low=0))
+        return ShapesCNN.load(path)
 
 
 def make_shapes(out, n_images: int = DEFAULT_IMAGES, seed: int = 0, feature_dim: int = 4096,
@@ -270,13 +272,11 @@ def load_alignments(path, ds=None) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "alignments.json"
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-        out = {int(r["sentid"]): r for r in records}
-    except FileNotFoundError:
-        raise DataError(f"{path}: alignment file not found") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: not an alignment file ({type(e).__name__}: {e})") from None
+    records = load_json(path, "alignment file")
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a list of records, found {type(records).__name__}")
+    out = {json_field(r, "sentid", int, f"{path}: record {k}", low=0): r
+           for k, r in enumerate(records)}
     if ds is not None:
         # region indices are checked against the regions when ds has them (eval-align of a
         # whole-image model reads none)

@@ -235,6 +235,8 @@ class ShapesCNN:
             raise DataError(f"{path}: not a trained-CNN file ({type(e).__name__}: {e})") from None
         net = cls(meta["feature_dim"], 0, channels=meta["channels"])
         for k, v in arrays.items():
+            if v.dtype.kind != "f":
+                raise DataError(f"{path}: parameter {k} has dtype {v.dtype}, expected floats")
             if k not in net.params or net.params[k].shape != v.shape:
                 raise DataError(f"{path}: parameter {k} {v.shape} does not fit the network")
             net.params[k] = to_device(v.astype(np.float32))

@@ -99,10 +99,17 @@ class Vocab:
 
     @classmethod
     def from_json(cls, d: dict) -> "Vocab":
-        try:
-            return cls(d["words"], d.get("counts"), d.get("threshold"))
-        except (KeyError, TypeError) as e:
-            raise DataError(f"vocabulary JSON: missing or malformed field ({e})") from None
+        words, counts = (d.get("words"), d.get("counts")) if isinstance(d, dict) else (None, None)
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise DataError("vocabulary JSON: `words` must be a list of strings")
+        if counts is not None and not (isinstance(counts, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+            raise DataError("vocabulary JSON: `counts` must be a list of whole numbers >= 0")
+        threshold = d.get("threshold")
+        if threshold is not None and not (isinstance(threshold, int) and threshold >= 1):
+            raise DataError(f"vocabulary JSON: `threshold` must be a whole number >= 1, got "
+                            f"{str(threshold)[:20]!r}")
+        return cls(words, counts, threshold)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Vocab) and self.words == other.words
