@@ -3,11 +3,13 @@ folder means its `best`) -> (model, vocab, meta). Both trainers save meta["model
 meta["arch"] (the model's `arch`), meta["vocab"], and the fixed feature map as buffers."""
 from __future__ import annotations
 
+import sys
+
 from vsa_np.checkpoint import (checkpoint_paths, checkpoint_stem, load_checkpoint,
                                require_finite, require_float, split_buffers)
 from vsa_np.core.alignment import AlignmentModel
 from vsa_np.core.generator import CaptionModel
-from vsa_np.data.vocab import Vocab
+from vsa_np.data.vocab import UNKNOWN_WARN, Vocab, unknown_share
 from vsa_np.errors import DataError
 from vsa_np.feature_norm import FeatureNorm
 from vsa_np.safe_read import reading
@@ -61,3 +63,20 @@ def check_data(model, meta, ds, ckpt) -> None:
     if meta.get("config", {}).get("regions") and ds.regions_file is None:
         raise DataError(f"{ds.root}: no region features ({ds.root / 'regions.npz'}), but the "
                         f"alignment model {ckpt} was trained on regions")
+
+
+def data_report(vocab, meta, ds, split: str) -> dict:
+    """What an evaluation says about its data: the share (%) of the split's words the model
+    does not know, and the data's fingerprint beside the one it was trained on. Warns on stderr
+    when more than UNKNOWN_WARN of the words are unknown, or the data are not the training
+    data (a model scored on words it never saw scores nothing it learned)."""
+    share = unknown_share(vocab, ds.sentences_of(split)[1])
+    fp, trained = ds.fingerprint(), meta.get("data_fingerprint")
+    if share > UNKNOWN_WARN:
+        print(f"warning: {100 * share:.1f}% of the words of the {split} split of {ds.root} are "
+              f"not in the model's vocabulary; its scores there say little", file=sys.stderr)
+    if isinstance(trained, str) and trained != fp:
+        print(f"warning: {ds.root} is not the data the model was trained on (fingerprint {fp}, "
+              f"trained on {trained})", file=sys.stderr)
+    return {"unknown_words_percent": round(100 * share, 2), "data_fingerprint": fp,
+            "trained_on_fingerprint": trained if isinstance(trained, str) else None}

@@ -156,7 +156,8 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
             f"{cfg.init_scale:g} (|v| {before['v']:.3g}, |s| {before['s']:.3g})")
     opt = SGDMomentum(cfg.lr, cfg.momentum)
     meta = {"model": "alignment", "arch": model.arch, "vocab": vocab.to_json(),
-            "data": str(data), **({"lr_trials": trials} if trials else {})}
+            "data": str(data), "data_fingerprint": ds.fingerprint(),
+            **({"lr_trials": trials} if trials else {})}
     run = RunDir(out, cfg, resume=resume, meta=meta, best_key="rsum", quiet=quiet,
                  buffers=model.norm.buffers())
     run.restore(model.params, opt)

@@ -34,7 +34,7 @@ def run(args) -> int:
     from vsa_np.alignment.alignment_eval import alignment_report
     from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
     from vsa_np.alignment.evaluate import evaluate_retrieval
-    from vsa_np.trained import check_data, load_alignment
+    from vsa_np.trained import check_data, data_report, load_alignment
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments
 
@@ -45,7 +45,8 @@ def run(args) -> int:
     out = evaluate_retrieval(model, ds, vocab, args.split, regions, args.score)
     out = {"split": args.split, "n_images": len(ds.split_indices(args.split)),
            "n_sentences": len(ds.sentences_of(args.split)[0]),
-           "score": args.score or model.arch["score"], "regions": regions, **out}
+           "score": args.score or model.arch["score"], "regions": regions, **out,
+           "data": data_report(vocab, meta, ds, args.split)}
     if not args.no_baseline:
         out["baseline"] = baseline_report(ds, args.split, vocab.threshold or 5)
     gt = Path(args.data) / "alignments.json"
@@ -56,7 +57,8 @@ def run(args) -> int:
         print(json.dumps(out, indent=1))
         return 0
     print(f"{args.split}: {out['n_images']} images, {out['n_sentences']} sentences, score "
-          f"{out['score']}, {'regions' if regions else 'whole images'}")
+          f"{out['score']}, {'regions' if regions else 'whole images'}; "
+          f"{out['data']['unknown_words_percent']:.1f}% of its words unknown to the model")
     print(retrieval_table({"model": out, "bag-of-words": out.get("baseline")}))
     if "baseline" in out:
         print(compare_line(out, out["baseline"]))

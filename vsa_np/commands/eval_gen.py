@@ -61,7 +61,7 @@ def run(args) -> int:
     from vsa_np.feature_norm import check_scale
     from vsa_np.config import MAX_LEN
     from vsa_np.errors import DataError
-    from vsa_np.trained import load_generator
+    from vsa_np.trained import data_report, load_generator
     from vsa_np.paths import HTML_SUFFIXES, output_file
 
     if args.beam < 1 or not 1 <= args.max_len <= MAX_LEN:
@@ -72,8 +72,9 @@ def run(args) -> int:
         raise DataError("--compare works with --regions only")
     if args.html:
         output_file(args.html, "--html", HTML_SUFFIXES)
-    model, vocab, _ = load_generator(args.ckpt)
+    model, vocab, meta = load_generator(args.ckpt)
     ds = load_dataset(args.data)
+    data = data_report(vocab, meta, ds, args.split)
     ds.require_features()
     if ds.feature_dim != model.D:
         raise DataError(f"{args.data}: features of dimension {ds.feature_dim}, the model reads "
@@ -99,11 +100,12 @@ def run(args) -> int:
     for v in result.values():
         v.pop("logprobs", None)
     if args.json:
-        print(json.dumps(result, indent=1))
+        print(json.dumps({**result, "data": data}, indent=1))
     else:
         n = len(captions["model"])
         print(f"{args.split} split of {args.data}: {n} "
-              f"{'regions' if args.regions else 'images'}, beam {args.beam}")
+              f"{'regions' if args.regions else 'images'}, beam {args.beam}; "
+              f"{data['unknown_words_percent']:.1f}% of its words unknown to the model")
         print(_table(result))
     if not args.regions:
         from vsa_np.generator.evaluate import diversity_warning

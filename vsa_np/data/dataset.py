@@ -15,6 +15,8 @@ train, as in the paper's code.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +83,16 @@ class Dataset:
         keep = self._split[self._sent_img] == _split_name(split)
         idx = np.flatnonzero(keep)
         return self._sent_img[idx], [self._sent_tokens[i] for i in idx], self._sent_ids[idx]
+
+    def fingerprint(self) -> str:
+        """12 hex digits of a hash of every caption (split, file name, tokens) and the feature
+        size: the data a model was trained on (saved in its checkpoints, compared when it is
+        evaluated)."""
+        h = hashlib.sha256(str(self.feature_dim).encode())
+        for im in self.images:
+            h.update(json.dumps([im["split"], im["filename"],
+                                 [s["tokens"] for s in im["sentences"]]]).encode())
+        return h.hexdigest()[:12]
 
     def require_features(self, dim: int | None = None, model: str = "the model") -> None:
         """Raise DataError unless image features were found (training needs them) and, when

@@ -116,3 +116,15 @@ class Vocab:
 
     def __repr__(self) -> str:
         return f"Vocab({len(self.words)} words + {END_WORD!r} = {len(self)})"
+
+
+UNKNOWN_WARN = 0.2        # evaluations warn when more of the words than this are unknown
+
+
+def unknown_share(vocab: Vocab, token_lists: Iterable[Sequence[str]]) -> float:
+    """The share of the tokens of `token_lists` that are not words of `vocab` (0 when none)."""
+    total = unknown = 0
+    for tokens in token_lists:
+        total += len(tokens)
+        unknown += sum(t not in vocab.index for t in tokens)
+    return unknown / total if total else 0.0

@@ -140,7 +140,8 @@ def train_generator(data, out, cfg: GenConfig, resume=False, quiet=None, max_ste
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
                  higher_is_better=cfg.best != "perplexity",
                  meta={"model": "generator", "arch": model.arch, "vocab": vocab.to_json(),
-                       "data": str(data), **({"lr_trials": trials} if trials else {})},
+                       "data": str(data), "data_fingerprint": ds.fingerprint(),
+                       **({"lr_trials": trials} if trials else {})},
                  buffers=norm.buffers())
     start = None
     if not run.restore(model.params, opt) and not cfg.from_alignments:
