@@ -17,7 +17,8 @@
 # |---|---|
 # | 01 | layers and gradient checks (the building blocks of both models) |
 # | 02, 03 | the BRNN (Eq. 2-6); the score and the ranking loss (Eq. 7-9) |
-# | 04 | training the alignment model; retrieval: Recall@K, median rank (Sec. 4.1, Table 1) |
+# | 04 | retrieval: Recall@K, median rank, ties (Sec. 4.1, Table 1) |
+# | 04b | training the alignment model: one step, normalised features, diagnostics, a collapse (Sec. 3.3) |
 # | 05 | the MRF and Viterbi (Eq. 10-12) |
 # | 06 | the multimodal RNN (Eq. 13-15), greedy and beam search decoding |
 # | 07 | the evaluation metrics (BLEU, METEOR, CIDEr, ROUGE-L; Tables 2-3) |

@@ -386,3 +386,32 @@ def word_vector_grad(dx, words, V):
 
 
 exercise("02.2", word_vector_grad)
+
+# %% [markdown]
+# **Exercise 02.3: the BRNN backward pass (Eq. 2-6).** Write `brnn_sentence_backward(ds, words,
+# p)`: the gradients of all nine parameters (a dict keyed W_w, W_e, b_e, W_f, b_f, W_b, b_b, W_d,
+# b_d) given ds (T, M), the gradient of the loss with respect to each s_t of one sentence. Run
+# the forward pass again (your `brnn_sentence`, keeping h^f, h^b and e), then the derivation at
+# the top of this lesson, line by line. The check compares every gradient with `brnn_backward`
+# (itself gradient-checked numerically above) on a five-word sentence with one word twice. The
+# mistakes it catches: the forward direction's gradient not carried back from h^f_{t+1} (each
+# step treated alone), the backward direction's carried the wrong way (from h^b_{t+1} instead of
+# h^b_{t-1}), e_t given only the forward direction's gradient, `W[words] += ...` for Eq. 2, and
+# dz W_f where dz W_f^T is meant.
+
+# %%
+def brnn_sentence_backward(ds, words, p):
+    raise NotImplementedError  # your code here
+
+
+exercise("02.3", brnn_sentence_backward)
+
+# %% [markdown]
+# ## Summary
+#
+# - Each word's vector s_t (Eq. 6) reads the whole sentence: h^f_t the words up to t, h^b_t the
+#   words from t on, two separate chains added at each word.
+# - The backward pass is lesson 01's layers run in reverse; the two directions walk back in
+#   opposite orders, and e_t and a repeated word's row of W_w add what reaches them.
+# - Sentences of different lengths are sorted longest first, so one `rnn_forward` step works on
+#   the sentences still going; every intermediate gradient is checked numerically.

@@ -26,9 +26,11 @@
 # library, name the sums by the formula, so the paper's labels read swapped against ours.
 
 # %%
+import time
+
 import numpy as np
 from _common import QUICK, figure_dir, plt, save
-from exercises import exercise
+from exercises import _eq8_eq9_inputs, exercise, solution, solutions_on
 
 from gradcheck import run_checks
 from gradcheck.cli import format_table
@@ -359,3 +361,59 @@ def ranking_loss_grad(S):
 
 
 exercise("03.2", ranking_loss_grad)
+
+# %% [markdown]
+# **Exercise 03.3: Eq. 8 and Eq. 9, forward and backward, without a loop.** Write
+# `eq8_eq9(v, s, seg) -> (loss, dv, ds)` for B images (v (B, R, M)) and their B sentences (s
+# (W, M), seg (W,)): the scores S (B, B) of Eq. 8, the loss per pair of Eq. 9, and the gradients
+# of the loss with respect to v and s, using whole-array operations only (`np.einsum`,
+# `argmax`, `take_along_axis`, a (W, B) matrix that sums each sentence's words). Two facts to
+# get right: a word sends gradient to its best region in EVERY image k (it is in every S_kl of
+# its sentence l), not only in its own sentence's image; and only the best region gets it. The
+# check runs B = 4 (most hinges active) and B = 30 (about 60% active) against `score_forward`,
+# `ranking_loss` and `score_backward`; gradients sent to every region, a loss summed instead of
+# divided by B, a word's gradient from its own image only, or each region's best word in place
+# of each word's best region each fail it. The cell below times yours against the library on a
+# batch of 100 pairs.
+
+# %%
+def eq8_eq9(v, s, seg):
+    raise NotImplementedError  # your code here
+
+
+exercise("03.3", eq8_eq9)
+
+# %%
+def _timed(f, *args, n=3):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        f(*args)
+    return (time.perf_counter() - t0) / n
+
+
+yours = eq8_eq9
+try:
+    eq8_eq9(*_eq8_eq9_inputs(2, 2, 2, 0))
+except NotImplementedError:
+    yours = solution("03.3") if solutions_on() else None
+if yours is not None:
+    vb, sb, segb = _eq8_eq9_inputs(100, 10, 64, 2)
+
+    def library(v, s, seg):
+        S, cache = score_forward(v, None, s, seg, len(v), "eq8")
+        loss, dS = ranking_loss(S)
+        return loss, score_backward(dS, cache)
+
+    print(f"B = 100, 10 regions, {len(sb)} words, M = 64: yours {1e3 * _timed(yours, vb, sb, segb):.1f}"
+          f" ms, the library {1e3 * _timed(library, vb, sb, segb):.1f} ms per forward and backward")
+
+# %% [markdown]
+# ## Summary
+#
+# - Eq. 8 sums, over a sentence's words, each word's best dot product with the image's regions;
+#   Eq. 7 sums the positive ones over every region. Eq. 8's gradient goes to one region per
+#   (image, word).
+# - Eq. 9 compares every true pair with the B - 1 wrong sentences and the B - 1 wrong images;
+#   at the start every hinge is active and the loss per pair is about 2(B - 1).
+# - On the toy world both scores train; what each word attends to is what the MRF of lesson 05
+#   decodes.

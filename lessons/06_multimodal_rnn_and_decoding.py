@@ -98,6 +98,32 @@ print("training loss per sentence, steps 1-5:", " ".join(f"{x:.1f}" for x in fir
 # are large and all the same size, the loss jumps, and training recovers as the cache fills
 # (its time constant is 1 / (1 - 0.999) = 1000 steps). Adam's bias correction divides c by
 # (1 - decay^t) to avoid exactly this; the paper's RMSprop, and its released code, have none.
+#
+# What the library does about it: nothing, on purpose. `RMSProp` in `vsa_np/core/train.py` is the
+# paper's update (decay 0.999, eps 1e-8 inside the root, no bias correction), so that a run is the
+# paper's optimiser. Clipping the gradients at 5 does not help, since the first step does not
+# depend on the gradient's size; what keeps the jump short is the cache filling up, and what
+# avoids it is a smaller lr or a correction the paper does not have. The cell below runs the
+# library's `RMSProp` on five weights whose gradients span five orders of magnitude.
+
+# %%
+demo = RMSProp(lr=1e-3, decay=0.999)
+g_demo = np.array([1e-3, 1e-2, 1.0, 5.0, 50.0])          # the same gradient at every step
+w_demo = {"w": xp.zeros(5)}
+for t in (1, 2, 3):
+    before = to_host(w_demo["w"]).copy()
+    demo.step(w_demo, {"w": xp.asarray(g_demo)})
+    moved = np.abs(to_host(w_demo["w"]) - before) / demo.lr
+    print(f"RMSprop step {t}: |update| / lr for gradients {g_demo.tolist()}: "
+          + " ".join(f"{m:.1f}" for m in moved))
+    if t == 1:
+        assert np.allclose(moved[2:], 1 / np.sqrt(1 - 0.999), rtol=1e-3)   # 31.6, any size
+
+# %% [markdown]
+# The first step moves every weight whose gradient is above about 0.01 by 31.6 lr, whether its
+# gradient is 1 or 50; only gradients near 1e-3 move less, because eps 1e-8 inside the root is
+# then comparable with 0.001 g^2. The second and third steps (22.4 and 18.3 lr for the same
+# gradient) shrink as 1 / sqrt(1 - 0.999^t): the time constant of 1000 steps.
 
 # %%
 # The starting loss with and without the log-frequency bias: what "start at the unigram model" buys.
@@ -496,3 +522,35 @@ def beam_step(scores, done, logp, K):
 
 
 exercise("06.3", beam_step)
+
+# %% [markdown]
+# **Exercise 06.4: backpropagation through time in the generator (Eq. 13-15).** Write
+# `caption_backward(p, feat, words) -> (loss, grads)` for ONE image and sentence: p the
+# generator's parameters (W_hi (D, H), W_w (V, E), W_hx (E, H), W_hh (H, H), b_h, W_oh (H, V),
+# b_o; a ReLU RNN), feat (D,), words the sentence's word indices. Teacher forcing as above: inputs
+# START (0) and the words, targets the words and END (0), L + 1 steps; b_v = feat W_hi added at
+# the first step only. Return the summed -log y_t[target] and the gradients of all seven
+# parameters (the "Backward pass" paragraph at the top of the lesson). The check compares them
+# with `CaptionModel.loss` (gradient-checked above) on two sentences, one with a repeated word.
+# Truncating the recurrence (each step's dh alone), giving b_v the gradient of every step,
+# dW_hh from h_t instead of h_{t-1}, leaving out the END step, or forgetting the ReLU's mask each
+# fail it.
+
+# %%
+def caption_backward(p, feat, words):
+    raise NotImplementedError  # your code here
+
+
+exercise("06.4", caption_backward)
+
+# %% [markdown]
+# ## Summary
+#
+# - The generator is a ReLU RNN language model that sees the image once, as a bias at t = 1
+#   (Eq. 13-14); training maximises the log probability of each next word (Eq. 15), and its
+#   gradient flows back through time to that first step.
+# - RMSprop with decay 0.999 and a zero cache makes the first step about 32 lr per weight, so the
+#   loss jumps at step 2 and recovers; the library keeps the paper's update.
+# - Beam search is not monotone in K, and a wider beam favours shorter captions; greedy is K = 1.
+#   Look at the captions, how many are copied from training, and their lengths, not only at
+#   BLEU.

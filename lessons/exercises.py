@@ -61,7 +61,10 @@ def _elementwise_error(a, b):
     try:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):
-        return 0.0 if a == b else 1.0
+        try:
+            return 0.0 if a == b else 1.0
+        except ValueError:                         # an array against a list of words, say
+            return 1.0
     if a.shape != b.shape:
         return 1.0
     with np.errstate(invalid="ignore"):
@@ -249,6 +252,24 @@ def _check_word_grad(fn):
     return [("dW_w", fn(dx[0], ids[0], 8), ref)]
 
 
+@_register("02.3", "brnn_sentence_backward", "Eq. 2-6 backward for one sentence")
+def _check_brnn_backward(fn):
+    from vsa_np.core.alignment import brnn_backward, brnn_forward
+
+    g = _rng()
+    params = _brnn_params(g)
+    words = np.array([[2, 5, 1, 5, 6]])                 # word 5 twice
+    s, _, cache = brnn_forward(words, np.array([5]), {k: _dev(v) for k, v in params.items()})
+    ds = g.standard_normal(s.shape)
+    ref = brnn_backward(_dev(ds), cache)
+    mine = fn(ds, words[0], params)
+    return [(f"d{k}", _get(mine, k), to_host(ref[k])) for k in params]
+
+
+def _get(grads, name):
+    return grads.get(name) if isinstance(grads, dict) else None
+
+
 # ---- lesson 03: score and ranking loss --------------------------------------------------------
 
 @_register("03.1", "eq8_backward", "Eq. 8 backward: dv and ds")
@@ -272,6 +293,30 @@ def _check_ranking(fn):
     loss, dS = ranking_loss(_dev(S))
     mine = fn(S)
     return [("loss", mine[0], float(loss)), ("dS", mine[1], to_host(dS))]
+
+
+def _eq8_eq9_inputs(B, R, M, seed):
+    """B images of R regions, B sentences of 2-6 words, scaled so that about half the hinges of
+    Eq. 9 are active."""
+    g = np.random.default_rng(seed)
+    seg = np.repeat(np.arange(B), g.integers(2, 7, B))
+    return 0.5 * g.standard_normal((B, R, M)), 0.5 * g.standard_normal((len(seg), M)), seg
+
+
+@_register("03.3", "eq8_eq9", "Eq. 8 and Eq. 9 forward and backward, vectorised")
+def _check_eq8_eq9(fn):
+    from vsa_np.core.alignment import ranking_loss, score_backward, score_forward
+
+    out = []
+    for B, R, M, seed in ((4, 3, 5, 0), (30, 6, 16, 1)):
+        v, s, seg = _eq8_eq9_inputs(B, R, M, seed)
+        S, cache = score_forward(_dev(v), None, _dev(s), _dev(seg), B, "eq8")
+        loss, dS = ranking_loss(S)
+        dv, ds = score_backward(dS, cache)
+        mine = fn(v, s, seg)
+        out += [(f"loss, B = {B}", mine[0], float(loss)), (f"dv, B = {B}", mine[1], to_host(dv)),
+                (f"ds, B = {B}", mine[2], to_host(ds))]
+    return out
 
 
 # ---- lesson 04: retrieval ---------------------------------------------------------------------
@@ -303,6 +348,65 @@ def _check_search(fn):
 
     S, s2i = _retrieval_inputs()
     return [("search ranks", fn(S, s2i), retrieval_ranks(S, s2i)[1])]
+
+
+# ---- lesson 04b: training the alignment model -------------------------------------------------
+
+def alignment_setup():
+    """A tiny alignment model in float64 (no dropout, no feature map) and one batch of 5 pairs:
+    3 regions per image (image 4 has 2, and a padded slot the mask leaves out), sentences of 2
+    to 6 words."""
+    from vsa_np.core.alignment import AlignmentModel
+
+    g = np.random.default_rng(7)
+    lengths = np.array([4, 6, 2, 5, 3])
+    words = g.integers(1, 9, (5, 6)) * (np.arange(6) < lengths[:, None])
+    mask = np.ones((5, 3), bool)
+    mask[4, 2] = False
+    regions = g.standard_normal((5, 3, 6))
+    regions[4, 2] = 2 * regions[4, 0]   # what a padded slot holds is not promised: unmasked, it wins
+    batch = {"regions": regions, "region_mask": mask, "words": words,
+             "word_mask": np.arange(6) < lengths[:, None]}
+    model = AlignmentModel(9, 6, word_dim=4, hidden=5, embed=4, dropout=0.0, seed=0,
+                           dtype=np.float64)
+    for k in ("b_e", "b_f", "b_b", "b_d"):              # few dead ReLUs in an untrained model
+        model.params[k] += 0.1
+    return model, batch
+
+
+def _host_params(model):
+    return {k: np.array(to_host(v)) for k, v in model.params.items()}
+
+
+@_register("04b.1", "alignment_loss", "Eq. 1-9 forward and backward from the core's functions")
+def _check_alignment_loss(fn):
+    model, batch = alignment_setup()
+    loss, grads = model.loss(batch)
+    mine_loss, mine = fn(_host_params(model), batch)
+    return [("loss per pair", mine_loss, float(loss))] + [
+        (f"d{k}", _get(mine, k), to_host(grads[k])) for k in model.params]
+
+
+STEP_CONFIG = SimpleNamespace(lr=0.05, momentum=0.9, grad_clip=0.02, weight_decay=0.1)
+
+
+@_register("04b.2", "alignment_step", "one training step: clip, weight decay, SGD momentum")
+def _check_alignment_step(fn):
+    """Three steps of yours against three of `vsa_np.core.train.train_step` from the same
+    start. A small clip (0.02) clips most entries, a large decay (0.1) shows where it goes."""
+    from vsa_np.core.train import SGDMomentum, train_step
+
+    model, batch = alignment_setup()
+    params, velocity = _host_params(model), {}
+    opt, cfg = SGDMomentum(STEP_CONFIG.lr, STEP_CONFIG.momentum), STEP_CONFIG
+    out = []
+    for step in range(3):
+        ref = float(train_step(model, opt, batch, cfg, seed=step))
+        out.append((f"loss at step {step + 1}", fn(params, velocity, batch, cfg), ref))
+    out += [(f"{k} after 3 steps", params[k], to_host(model.params[k])) for k in model.params]
+    out += [(f"velocity of {k}", _get(velocity, k), to_host(opt.state["velocity"][k]))
+            for k in ("W_m", "b_m", "W_f")]
+    return out
 
 
 # ---- lesson 05: the MRF -----------------------------------------------------------------------
@@ -409,6 +513,23 @@ def _check_beam_step(fn):
             w, lp = beam_decode_with(fn, model, feats[i], K, 8)
             out += [(f"K {K}, image {i}: best caption", w, ref.tokens[i][0]),
                     (f"K {K}, image {i}: its log p", lp, ref.logprob[i][0])]
+    return out
+
+
+@_register("06.4", "caption_backward", "Eq. 13-15 and backpropagation through time")
+def _check_caption_backward(fn):
+    model = _tiny_generator()
+    g = _rng()
+    out = []
+    for words in ([3, 1, 4, 1, 5], [2, 6]):
+        feat = g.standard_normal(6)
+        batch = {"feats": feat[None], "inputs": np.array([[0] + words]),
+                 "targets": np.array([words + [0]]), "mask": np.ones((1, len(words) + 1), bool)}
+        loss, grads = model.loss(batch)
+        mine_loss, mine = fn({k: np.array(to_host(v)) for k, v in model.params.items()}, feat,
+                             words)
+        out.append((f"loss of {words}", mine_loss, float(loss)))
+        out += [(f"d{k} of {words}", _get(mine, k), to_host(grads[k])) for k in model.params]
     return out
 
 

@@ -38,3 +38,28 @@ def ranking_loss_grad(S, margin=1.0):
                 dS[l, k] += 1
                 dS[k, k] -= 1
     return loss / B, dS / B
+
+
+def eq8_eq9(v, s, seg):
+    """Eq. 8 scores of B images and B sentences, Eq. 9's loss per pair, and dv, ds, without a
+    Python loop: v (B, R, M), s (W, M), seg (W,) the sentence of each word -> loss, dv, ds."""
+    B, R, _ = v.shape
+    Q = v @ s.T                                          # every v_ki . s_t: (B, R, W)
+    best = Q.argmax(axis=1)                              # each word's best region, per image
+    G = (seg[:, None] == np.arange(B)).astype(v.dtype)   # (W, B): word t is in sentence seg[t]
+    S = np.take_along_axis(Q, best[:, None, :], axis=1)[:, 0] @ G           # Eq. 8: (B, B)
+    d = np.diag(S)
+    rows = np.maximum(S - d[:, None] + 1, 0)             # sentence l against image k's own
+    cols = np.maximum(S - d[None, :] + 1, 0)             # image l against sentence k's own
+    np.fill_diagonal(rows, 0)
+    np.fill_diagonal(cols, 0)
+    loss = (rows.sum() + cols.sum()) / B                                     # Eq. 9, per pair
+    on_r, on_c = (rows > 0).astype(v.dtype), (cols > 0).astype(v.dtype)
+    dS = on_r + on_c
+    dS[np.arange(B), np.arange(B)] = -(on_r.sum(axis=1) + on_c.sum(axis=0))
+    dS /= B
+    dm = dS @ G.T                                        # (B, W): word t gets dS[k, seg[t]]
+    dQ = (best[:, None, :] == np.arange(R)[None, :, None]) * dm[:, None, :]   # best region only
+    dv = dQ @ s                                          # (B, R, M)
+    ds = np.einsum("krw,krm->wm", dQ, v)                 # every image k, not only its own
+    return loss, dv, ds

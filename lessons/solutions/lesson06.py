@@ -46,3 +46,38 @@ def beam_step(scores, done, logp, K):
     order = order[np.isfinite(cand.ravel()[order])][:K]
     parent, word = np.unravel_index(order, cand.shape)
     return parent, word, cand[parent, word]
+
+
+def caption_backward(p, feat, words):
+    """One sentence through Eq. 13-15 with teacher forcing, and back through time.
+    p: the generator's parameters (a ReLU RNN), feat (D,), words: the sentence's word indices.
+    -> loss (the summed -log y_t[target] over the L + 1 steps), {name: gradient}."""
+    inputs, targets = [0] + list(words), list(words) + [0]          # START ... / ... END
+    T, H = len(inputs), p["W_hh"].shape[0]
+    bv = feat @ p["W_hi"]                                            # Eq. 13
+    x = p["W_w"][inputs]
+    a = x @ p["W_hx"]
+    a[0] += bv                                                       # b_v at t = 1 only
+    h = np.zeros((T, H))
+    for t in range(T):                                               # Eq. 14
+        h[t] = np.maximum(a[t] + (h[t - 1] if t else np.zeros(H)) @ p["W_hh"] + p["b_h"], 0)
+    z = h @ p["W_oh"] + p["b_o"]                                     # Eq. 15
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    loss = -logp[np.arange(T), targets].sum()
+    g = {}
+    dz = np.exp(logp)
+    dz[np.arange(T), targets] -= 1                                   # softmax - one-hot
+    g["W_oh"], g["b_o"] = h.T @ dz, dz.sum(axis=0)
+    dh = dz @ p["W_oh"].T
+    da, carry = np.zeros((T, H)), np.zeros(H)
+    for t in reversed(range(T)):                                     # through time
+        da[t] = (dh[t] + carry) * (h[t] > 0)
+        carry = da[t] @ p["W_hh"].T                                  # h_t fed h_{t+1}
+    g["W_hh"] = np.vstack([np.zeros((1, H)), h[:-1]]).T @ da
+    g["b_h"] = da.sum(axis=0)
+    g["W_hi"] = np.outer(feat, da[0])                                # b_v entered at t = 1
+    g["W_hx"] = x.T @ da
+    g["W_w"] = np.zeros_like(p["W_w"])
+    np.add.at(g["W_w"], inputs, da @ p["W_hx"].T)
+    return loss, g

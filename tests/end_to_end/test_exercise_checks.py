@@ -436,6 +436,225 @@ def pool_spread(dout, x, p):
     return pool_every_max(dout, x, p) / count
 
 
+
+# ---- the derivation exercises: the worked solutions with one slip each ------------------------
+
+def _brnn_backward(ds, words, p, carry_f=True, b_walk="right_to_left", both_dirs=True,
+                   scatter=True, transpose=True):
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    x = p["W_w"][words]
+    e = relu(x @ p["W_e"] + p["b_e"])
+    T, H = e.shape
+    hf, hb = np.zeros((T, H)), np.zeros((T, H))
+    for t in range(T):
+        hf[t] = relu(e[t] + (hf[t - 1] if t else np.zeros(H)) @ p["W_f"] + p["b_f"])
+    for t in reversed(range(T)):
+        hb[t] = relu(e[t] + (hb[t + 1] if t < T - 1 else np.zeros(H)) @ p["W_b"] + p["b_b"])
+    u = hf + hb
+    dz = ds * (relu(u @ p["W_d"] + p["b_d"]) > 0)
+    g = {"W_d": u.T @ dz, "b_d": dz.sum(axis=0)}
+    du = dz @ p["W_d"].T
+    dzf, carry = np.zeros((T, H)), np.zeros(H)
+    for t in reversed(range(T)):
+        dzf[t] = (du[t] + (carry if carry_f else 0)) * (hf[t] > 0)
+        carry = dzf[t] @ (p["W_f"].T if transpose else p["W_f"])
+    g["W_f"], g["b_f"] = np.vstack([np.zeros((1, H)), hf[:-1]]).T @ dzf, dzf.sum(axis=0)
+    dzb, carry = np.zeros((T, H)), np.zeros(H)
+    order = range(T) if b_walk == "right_to_left" else reversed(range(T))
+    for t in order:
+        dzb[t] = (du[t] + carry) * (hb[t] > 0)
+        carry = dzb[t] @ p["W_b"].T
+    g["W_b"], g["b_b"] = np.vstack([hb[1:], np.zeros((1, H))]).T @ dzb, dzb.sum(axis=0)
+    da = ((dzf + dzb) if both_dirs else dzf) * (e > 0)
+    g["W_e"], g["b_e"] = x.T @ da, da.sum(axis=0)
+    g["W_w"] = np.zeros_like(p["W_w"])
+    if scatter:
+        np.add.at(g["W_w"], words, da @ p["W_e"].T)
+    else:
+        g["W_w"][words] += da @ p["W_e"].T
+    return g
+
+
+def brnn_bw_truncated(ds, words, p):
+    return _brnn_backward(ds, words, p, carry_f=False)
+
+
+def brnn_bw_backward_walked_wrong_way(ds, words, p):
+    return _brnn_backward(ds, words, p, b_walk="left_to_right")
+
+
+def brnn_bw_forward_direction_only(ds, words, p):
+    return _brnn_backward(ds, words, p, both_dirs=False)
+
+
+def brnn_bw_assign(ds, words, p):
+    return _brnn_backward(ds, words, p, scatter=False)
+
+
+def brnn_bw_no_transpose(ds, words, p):
+    return _brnn_backward(ds, words, p, transpose=False)
+
+
+def eq8_eq9_every_region(v, s, seg):
+    loss, dv, ds = sol("03.3")(v, s, seg)
+    B = v.shape[0]
+    S = np.einsum("krm,wm->kwr", v, s).max(axis=2) @ (seg[:, None] == np.arange(B))
+    d = np.diag(S)
+    rows, cols = S - d[:, None] + 1 > 0, S - d[None, :] + 1 > 0
+    np.fill_diagonal(rows, False)
+    np.fill_diagonal(cols, False)
+    dS = (rows + 0.0) + cols
+    dS[np.arange(B), np.arange(B)] = -(rows.sum(axis=1) + cols.sum(axis=0))
+    dm = (dS / B) @ (seg[:, None] == np.arange(B)).T
+    dv = np.einsum("kw,wm->km", dm, s)[:, None, :] * np.ones_like(v)     # to every region
+    return loss, dv, ds
+
+
+def eq8_eq9_summed(v, s, seg):
+    loss, dv, ds = sol("03.3")(v, s, seg)
+    B = v.shape[0]
+    return loss * B, dv * B, ds * B
+
+
+def eq8_eq9_own_image_only(v, s, seg):
+    loss, dv, _ = sol("03.3")(v, s, seg)
+    best = np.einsum("krm,wm->kwr", v, s).argmax(axis=2)
+    dS = _eq9_dS(v, s, seg)
+    ds = np.zeros_like(s)
+    for t in range(len(s)):                                 # each word back to the image of
+        k = seg[t]                                          # its own sentence only
+        ds[t] = dS[k, k] * v[k, best[k, t]]
+    return loss, dv, ds
+
+
+def _eq9_dS(v, s, seg):
+    B = v.shape[0]
+    Q = np.einsum("krm,wm->kwr", v, s).max(axis=2)
+    S = Q @ (seg[:, None] == np.arange(B))
+    return sol("03.2")(S)[1]
+
+
+def eq8_eq9_best_word(v, s, seg):
+    loss, _, _ = sol("03.3")(v, s, seg)
+    B = v.shape[0]
+    dS = _eq9_dS(v, s, seg)
+    dm = dS @ (seg[:, None] == np.arange(B)).T.astype(float)
+    Q = np.einsum("krm,wm->kwr", v, s)
+    bw = Q.argmax(axis=1)                                   # each region's best word
+    dv, ds = np.zeros_like(v), np.zeros_like(s)
+    for k in range(B):
+        for r in range(v.shape[1]):
+            t = bw[k, r]
+            dv[k, r] += dm[k, t] * s[t]
+            ds[t] += dm[k, t] * v[k, r]
+    return loss, dv, ds
+
+
+def align_loss_eq7(params, batch):
+    from vsa_np.core.alignment import AlignmentModel
+    model = AlignmentModel(9, 6, word_dim=4, hidden=5, embed=4, score="eq7", dropout=0.0,
+                           dtype=np.float64, params=params)
+    loss, grads = model.loss(batch)
+    return float(loss), grads
+
+
+def align_loss_no_region_grads(params, batch):
+    loss, grads = sol("04b.1")(params, batch)
+    return loss, {k: g for k, g in grads.items() if k not in ("W_m", "b_m")}
+
+
+def align_loss_no_mask(params, batch):
+    return sol("04b.1")(params, dict(batch, region_mask=None))
+
+
+def _step(params, velocity, batch, cfg, decay_biases=False, decay_first=False, norm_clip=False,
+          momentum=True):
+    loss, grads = sol("04b.1")(params, batch)
+    if norm_clip:
+        total = np.sqrt(sum((g * g).sum() for g in grads.values()))
+        grads = {k: g * min(1.0, cfg.grad_clip / total) for k, g in grads.items()}
+    for name, g in grads.items():
+        decay = cfg.weight_decay * params[name] if (decay_biases or params[name].ndim >= 2) else 0
+        if decay_first:
+            g = (g + decay).clip(-cfg.grad_clip, cfg.grad_clip)
+        else:
+            g = (g if norm_clip else g.clip(-cfg.grad_clip, cfg.grad_clip)) + decay
+        v = velocity.setdefault(name, 0 * params[name])
+        v *= cfg.momentum if momentum else 0.0
+        v -= cfg.lr * g
+        params[name] += v
+    return loss
+
+
+def step_decays_biases(params, velocity, batch, cfg):
+    return _step(params, velocity, batch, cfg, decay_biases=True)
+
+
+def step_decay_before_clip(params, velocity, batch, cfg):
+    return _step(params, velocity, batch, cfg, decay_first=True)
+
+
+def step_clips_the_norm(params, velocity, batch, cfg):
+    return _step(params, velocity, batch, cfg, norm_clip=True)
+
+
+def step_without_momentum(params, velocity, batch, cfg):
+    return _step(params, velocity, batch, cfg, momentum=False)
+
+
+def _caption(p, feat, words, carry=True, bv_every_step=False, h_now=False, with_end=True,
+             relu_mask=True):
+    inputs, targets = [0] + list(words), list(words) + [0]
+    if not with_end:
+        inputs, targets = inputs[:-1], targets[:-1]
+    T, H = len(inputs), p["W_hh"].shape[0]
+    bv = feat @ p["W_hi"]
+    x = p["W_w"][inputs]
+    a = x @ p["W_hx"]
+    a[0] += bv
+    h = np.zeros((T, H))
+    for t in range(T):
+        h[t] = np.maximum(a[t] + (h[t - 1] if t else np.zeros(H)) @ p["W_hh"] + p["b_h"], 0)
+    z = h @ p["W_oh"] + p["b_o"]
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    loss = -logp[np.arange(T), targets].sum()
+    dz = np.exp(logp)
+    dz[np.arange(T), targets] -= 1
+    g = {"W_oh": h.T @ dz, "b_o": dz.sum(axis=0)}
+    dh = dz @ p["W_oh"].T
+    da, c = np.zeros((T, H)), np.zeros(H)
+    for t in reversed(range(T)):
+        da[t] = (dh[t] + (c if carry else 0)) * ((h[t] > 0) if relu_mask else 1)
+        c = da[t] @ p["W_hh"].T
+    prev = h if h_now else np.vstack([np.zeros((1, H)), h[:-1]])
+    g["W_hh"], g["b_h"] = prev.T @ da, da.sum(axis=0)
+    g["W_hi"] = np.outer(feat, da.sum(axis=0) if bv_every_step else da[0])
+    g["W_hx"] = x.T @ da
+    g["W_w"] = np.zeros_like(p["W_w"])
+    np.add.at(g["W_w"], inputs, da @ p["W_hx"].T)
+    return loss, g
+
+
+def caption_truncated(p, feat, words):
+    return _caption(p, feat, words, carry=False)
+
+
+def caption_bv_every_step(p, feat, words):
+    return _caption(p, feat, words, bv_every_step=True)
+
+
+def caption_dwhh_with_h_t(p, feat, words):
+    return _caption(p, feat, words, h_now=True)
+
+
+def caption_without_end(p, feat, words):
+    return _caption(p, feat, words, with_end=False)
+
+
+def caption_no_relu_mask(p, feat, words):
+    return _caption(p, feat, words, relu_mask=False)
+
 WRONG = {
     "00.1": [vocab_most_common, vocab_strict, vocab_alphabetical],
     "00.2": [tf_mask_without_end, tf_unpadded, tf_targets_unshifted],
@@ -443,16 +662,24 @@ WRONG = {
     "01.2": [rnn_mask_ge, rnn_no_transpose, rnn_no_mask],
     "02.1": [brnn_backward_direction_left_to_right, brnn_one_matrix],
     "02.2": [word_grad_assign],
+    "02.3": [brnn_bw_truncated, brnn_bw_backward_walked_wrong_way, brnn_bw_forward_direction_only,
+             brnn_bw_assign, brnn_bw_no_transpose],
     "03.1": [eq8_every_region, eq8_own_image_only],
     "03.2": [ranking_summed, ranking_rows_only, ranking_with_diagonal],
+    "03.3": [eq8_eq9_every_region, eq8_eq9_summed, eq8_eq9_own_image_only, eq8_eq9_best_word],
     "04.1": [ann_optimistic, ann_argsort_stable, ann_argsort_reversed],
     "04.2": [search_optimistic, search_argsort_stable, search_argsort_reversed,
              search_counts_itself],
+    "04b.1": [align_loss_eq7, align_loss_no_region_grads, align_loss_no_mask],
+    "04b.2": [step_decays_biases, step_decay_before_clip, step_clips_the_norm,
+              step_without_momentum],
     "05.1": [viterbi_greedy, viterbi_no_beta_in_e, viterbi_sign],
     "05.2": [energy_on_changes, energy_per_run],
     "06.1": [softmax_per_step, softmax_unmasked, softmax_unshifted],
     "06.2": [greedy_image_every_step, greedy_no_image, greedy_keeps_end],
     "06.3": [beam_drops_finished, beam_extends_finished, beam_per_parent],
+    "06.4": [caption_truncated, caption_bv_every_step, caption_dwhh_with_h_t,
+             caption_without_end, caption_no_relu_mask],
     "07.1": [bleu_unclipped, bleu_clip_sum, bleu_shortest_ref, bleu_longer_on_tie,
              bleu_no_penalty],
     "07.2": [rouge_best_f, rouge_mean_f, rouge_f1, rouge_swapped],
