@@ -298,3 +298,24 @@ def test_bad_input_is_one_line_and_exit_2(env, tmp_path, capsys, argv, words):
 def test_a_good_region_file_still_reads(env, capsys):
     """The control of the damaged copies: the same writer, nothing damaged."""
     assert main(["data-info", str(env / "empty_member_name")]) == 0
+
+
+@pytest.mark.parametrize("command", ["eval-gen", "eval-align"])
+def test_evaluations_report_unknown_words_and_other_data(env, tmp_path, capsys, command):
+    other = tmp_path / "other"
+    shutil.copytree(env / "w", other, ignore=shutil.ignore_patterns("images"))
+    d = json.loads((other / "dataset_shapes.json").read_text())
+    for im in d["images"]:
+        for s in im["sentences"]:
+            s["tokens"] = [t + "x" for t in s["tokens"]]
+    (other / "dataset_shapes.json").write_text(json.dumps(d))
+    run = env / ("g" if command == "eval-gen" else "a")
+    extra = ["--no-meteor", "--max-images", "2"] if command == "eval-gen" else ["--no-baseline"]
+    for data, unknown in ((env / "w", False), (other, True)):
+        assert main([command, str(run), str(data), "--json"] + extra) == 0
+        out, err = capsys.readouterr()
+        report = json.loads(out)["data"]
+        assert (report["unknown_words_percent"] == 100) == unknown
+        assert (report["data_fingerprint"] != report["trained_on_fingerprint"]) == unknown
+        assert ("100.0% of the words of the test split" in err) == unknown, err
+        assert ("is not the data the model was trained on" in err) == unknown, err

@@ -32,7 +32,9 @@ def test_eval_gen_json(tiny_world, tiny_run, tmp_path, capsys):
                              "--beam", 3, "--no-meteor", "--json", "--html", tmp_path / "p.html")
     assert code == 0, err
     res = json.loads(out)
-    assert set(res) == {"model", "nearest_neighbour"}
+    assert set(res) == {"model", "nearest_neighbour", "data"}
+    assert res["data"]["unknown_words_percent"] < 20
+    assert res["data"]["data_fingerprint"] == res["data"]["trained_on_fingerprint"]
     keys = {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"}
     assert keys | {"perplexity"} <= set(res["model"]) and keys <= set(res["nearest_neighbour"])
     assert res["model"]["perplexity"] > 1 and res["model"]["METEOR"] is None
