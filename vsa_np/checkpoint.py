@@ -65,14 +65,23 @@ def _json_default(o):
     raise TypeError(f"checkpoint metadata: {type(o).__name__} is not JSON serialisable")
 
 
-def _write_temp(folder: Path, suffix: str, write) -> Path:
-    """Write a temporary file in `folder` with write(fileobj), flushed and fsynced to disk."""
+def named(e: OSError, path) -> OSError:
+    """`e` with `path` as its file name when it has none (a full disk's write names no file)."""
+    return e if e.filename else OSError(e.errno, e.strerror or str(e), str(path))
+
+
+def _write_temp(folder: Path, suffix: str, write, final: Path) -> Path:
+    """Write a temporary file in `folder` with write(fileobj), flushed and fsynced to disk;
+    an OSError names `final`, the file it is written for."""
     fd, name = tempfile.mkstemp(dir=folder, prefix=".ckpt-", suffix=suffix + ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as e:
+        os.unlink(name)
+        raise named(e, final) from None
     except BaseException:
         os.unlink(name)
         raise
@@ -118,9 +127,10 @@ def save_checkpoint(path, params: dict, meta: dict, optim_state: dict | None = N
     text = json.dumps(meta, indent=1, default=_json_default, allow_nan=True) + "\n"
     arrays[META_KEY] = numpy.array(text)
 
-    tmp_npz = _write_temp(folder, ".npz", lambda f: numpy.savez(f, **arrays))
+    tmp_npz = _write_temp(folder, ".npz", lambda f: numpy.savez(f, **arrays), npz_path)
     try:
-        tmp_json = _write_temp(folder, ".json", lambda f: f.write(text.encode("utf-8")))
+        tmp_json = _write_temp(folder, ".json", lambda f: f.write(text.encode("utf-8")),
+                               json_path)
     except BaseException:
         tmp_npz.unlink(missing_ok=True)
         raise

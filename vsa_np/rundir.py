@@ -28,8 +28,8 @@ except ImportError:                  # pragma: no cover
     fcntl = None
 
 from vsa_np.backend import to_device, to_float
-from vsa_np.checkpoint import (load_checkpoint, load_meta, require_float, save_checkpoint,
-                               split_buffers)
+from vsa_np.checkpoint import (load_checkpoint, load_meta, named, require_float,
+                               save_checkpoint, split_buffers)
 from vsa_np.data.vocab import Vocab
 from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
@@ -125,7 +125,14 @@ class _FolderLock:
         if self.key in self.held:
             self.file = self.held[self.key]
             return
-        self.file = open(folder / ".lock", "a+", encoding="utf-8")
+        # never through a link: the lock file is ours, created here or left by an earlier run
+        try:
+            fd = os.open(folder / ".lock",
+                         os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as e:
+            raise UserError(f"{folder / '.lock'}: cannot open the run's lock file "
+                            f"({e.strerror}; a link or a folder there?)") from None
+        self.file = os.fdopen(fd, "r+", encoding="utf-8")
         try:
             if fcntl is not None:
                 fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -173,6 +180,8 @@ def _write_json_atomic(path: Path, obj) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise named(e, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
