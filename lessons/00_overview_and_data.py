@@ -145,10 +145,11 @@ print(f"vocabulary {shape_vocab}: {' '.join(shape_vocab.words)}")
 
 # %%
 palette = plt.get_cmap("tab10")
-fig, axes = plt.subplots(2, 3, figsize=(13, 9))
+fig, axes = plt.subplots(2, 3, figsize=(13, 10))
 for ax, i in zip(axes.ravel(), ds.split_indices("train")[:6]):
     im = ds.images[i]
-    ax.imshow(Image.open(ds.root / "images" / im["filename"]))
+    picture = Image.open(ds.root / "images" / im["filename"])
+    ax.imshow(picture)
     for r in range(ds.n_regions[i]):
         x0, y0, x1, y1 = ds.boxes[i, r]
         is_object = 1 <= r <= len(objects[i])
@@ -157,13 +158,20 @@ for ax, i in zip(axes.ravel(), ds.split_indices("train")[:6]):
                                    lw=2 if is_object else 0.8, ls="-" if is_object else ":"))
     sent = im["sentences"][4]
     regions = align[sent["sentid"]]["regions"]
-    ax.set_title(" ".join(sent["tokens"]), fontsize=8, wrap=True)
-    # Each word in the colour of the region it names (black: no region).
-    for t, (w, r) in enumerate(zip(sent["tokens"], regions)):
-        ax.text(2 + (t % 6) * 21, 140 + 9 * (t // 6), w, fontsize=8,
-                color=palette(r) if r > 0 else "black", clip_on=False)
+    # The caption under its picture, each word in the colour of the region it names (black: no
+    # region), wrapped at the picture's width (x and y in the picture's pixels).
+    width, height = picture.size
+    px_per_char, line = width / 50, height / 20
+    x, y = 0.0, height + line
+    for w, r in zip(sent["tokens"], regions):
+        if x + len(w) * px_per_char > width:
+            x, y = 0.0, y + line
+        ax.text(x, y, w, fontsize=8, va="top", color=palette(r) if r > 0 else "black",
+                clip_on=False)
+        x += (len(w) + 1) * px_per_char
     ax.set_xticks([])
     ax.set_yticks([])
+fig.subplots_adjust(hspace=0.45, wspace=0.08)
 fig.suptitle("Shapes world: object regions (solid), distractor regions (dotted), and one caption "
              "with the ground-truth region of every word (same colour)")
 save(fig, FIG, "shapes_examples")

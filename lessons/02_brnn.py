@@ -313,13 +313,25 @@ for name in ("s", "hf", "hb", "e", "x"):
 assert worst < 1e-6
 
 # %%
-fig, ax = plt.subplots(figsize=(11, 6.5))
-ax.set_xlim(-0.6, 2.6)
+fig, ax = plt.subplots(figsize=(12, 6.8))
+ax.set_xlim(-0.9, 2.7)
 ax.set_ylim(-0.6, 4.6)
 ax.axis("off")
-rows = {"x": (0, "x_t (Eq. 2)"), "e": (1, "e_t (Eq. 3)"), "hf": (2, "h^f_t (Eq. 4)"),
-        "hb": (3, "h^b_t (Eq. 5)"), "s": (4, "s_t (Eq. 6)")}
+# As the paper's Figure 3: two separate chains, each fed by every e_t and feeding every s_t.
+# h^f sits a little left of its word and h^b a little right, on two lanes of their own, so that
+# no arrow runs through the other direction's nodes.
+pos = {"x": (0.0, 0), "e": (0.0, 1), "hf": (-0.25, 2), "hb": (0.25, 3), "s": (0.0, 4)}
+labels = {"x": "x_t (Eq. 2)", "e": "e_t (Eq. 3)", "hf": "h^f_t (Eq. 4)", "hb": "h^b_t (Eq. 5)",
+          "s": "s_t (Eq. 6)"}
 word_names = "red ball with".split()
+ax.axhspan(1.62, 2.38, color="C0", alpha=0.08)
+ax.axhspan(2.62, 3.38, color="C1", alpha=0.08)
+ax.text(-0.88, 2.0, "forward\ndirection\n(left to right)", color="C0", va="center", fontsize=9)
+ax.text(-0.88, 3.0, "backward\ndirection\n(right to left)", color="C1", va="center", fontsize=9)
+
+
+def at(name, t):
+    return (t + pos[name][0], pos[name][1])
 
 
 def arrow(a, b, color="gray", shrink=22, **kw):
@@ -328,24 +340,25 @@ def arrow(a, b, color="gray", shrink=22, **kw):
 
 
 for t in range(3):
-    arrow((t, 0), (t, 1))
-    arrow((t, 1), (t, 2), connectionstyle="arc3,rad=0.25")
-    arrow((t, 1), (t, 3), connectionstyle="arc3,rad=-0.25")
-    arrow((t, 2), (t, 4), connectionstyle="arc3,rad=0.25")
-    arrow((t, 3), (t, 4))
+    arrow(at("x", t), at("e", t))
+    arrow(at("e", t), at("hf", t), color="C0")
+    arrow(at("e", t), at("hb", t), color="C1")
+    arrow(at("hf", t), at("s", t), color="C0")
+    arrow(at("hb", t), at("s", t), color="C1")
     if t < 2:
-        arrow((t, 2), (t + 1, 2), color="C0", shrink=40)           # W_f: left to right
-        arrow((t + 1, 3), (t, 3), color="C1", shrink=40)           # W_b: right to left
-        ax.text(t + 0.5, 2.08, "W_f", color="C0", ha="center", fontsize=8)
-        ax.text(t + 0.5, 3.08, "W_b", color="C1", ha="center", fontsize=8)
+        arrow(at("hf", t), at("hf", t + 1), color="C0", shrink=40)     # W_f: left to right
+        arrow(at("hb", t + 1), at("hb", t), color="C1", shrink=40)     # W_b: right to left
+        ax.text(t + 0.25, 2.08, "W_f", color="C0", ha="center", fontsize=8)
+        ax.text(t + 0.75, 3.08, "W_b", color="C1", ha="center", fontsize=8)
     ax.text(t, -0.45, f"word {t + 1}: \"{word_names[t]}\"", ha="center", fontsize=10)
-    for name, (y, label) in rows.items():
-        ax.text(t, y, f"{label if t == 0 else label.split(' ')[0]}\n|value| {np.linalg.norm(nodes[name, t]):.3f}"
-                f"\n|grad| {np.linalg.norm(grad[name, t]):.3f}", ha="center", va="center", fontsize=8,
-                bbox=dict(boxstyle="round", fc="#e8f0ff" if name in ("hf", "hb") else "#f4f4f4",
-                          ec="gray"))
+    for name in pos:
+        label = labels[name] if t == 0 else labels[name].split(" ")[0]
+        ax.text(*at(name, t), f"{label}\n|value| {np.linalg.norm(nodes[name, t]):.3f}"
+                f"\n|grad| {np.linalg.norm(grad[name, t]):.3f}", ha="center", va="center",
+                fontsize=8, bbox=dict(boxstyle="round", ec="gray",
+                                      fc={"hf": "#e3eefa", "hb": "#fdebd9"}.get(name, "#f4f4f4")))
 ax.set_title("Eq. 2-6 unrolled for three words: each node's size and the size of dL/dnode\n"
-             "(h^f runs left to right, h^b right to left; every gradient checked numerically)")
+             "(two chains, as the paper's Figure 3: every gradient checked numerically)")
 save(fig, FIG, "brnn_drawn")
 
 # %% [markdown]

@@ -431,23 +431,35 @@ rank_at = {}                                  # vertical position: the order nod
 for i, nd in enumerate(nodes):
     rank_at[i] = sum(1 for m in nodes[:i] if m["t"] == nd["t"])
 T = max(nd["t"] for nd in nodes)
-fig, ax = plt.subplots(figsize=(max(8, 1.25 * T), 3.8))
-for i, nd in enumerate(nodes):
-    x, y = nd["t"], -rank_at[i]
-    if nd["parent"] is not None:
-        p = nd["parent"]
-        on = i in best_path and p in best_path
-        ax.plot([nodes[p]["t"], x], [-rank_at[p], y], color="tab:red" if on else "0.7",
-                lw=2.5 if on else 1, zorder=1)
-    ax.text(x, y, nd["word"], ha="center", va="center", fontsize=8, zorder=2,
-            bbox=dict(boxstyle="round", fc="#ffe0e0" if i in best_path else
-                      ("#e0e0ff" if nd["done"] else "white"), ec="0.5"))
-ax.set_xlim(-0.6, T + 0.6)
-ax.set_ylim(-K + 0.4, 0.6)
-ax.set_xlabel("step t")
-ax.set_yticks([])
-ax.set_title(f"Beam search (K = {K}) on test image {image}: every hypothesis kept at each step; "
-             f"rows: rank in the beam; red: the best caption; blue: finished (END)", fontsize=10)
+# A long search is drawn in two rows of steps (the second continues the first), 12 inches wide.
+per_row = T + 1 if T <= 11 else (T + 2) // 2
+n_rows = (T + per_row) // per_row
+fig, axes = plt.subplots(n_rows, 1, figsize=(12, 3.0 * n_rows), squeeze=False)
+for r, ax in enumerate(axes[:, 0]):
+    t0, t1 = r * per_row, min(T, (r + 1) * per_row - 1)
+    for i, nd in enumerate(nodes):
+        x, y = nd["t"], -rank_at[i]
+        if not t0 <= x <= t1:
+            continue
+        if nd["parent"] is not None:
+            p = nd["parent"]
+            on = i in best_path and p in best_path
+            px = max(nodes[p]["t"], t0 - 0.5)         # from the left edge: continued from above
+            ax.plot([px, x], [-rank_at[p], y], color="tab:red" if on else "0.7",
+                    lw=2.5 if on else 1, zorder=1)
+        ax.text(x, y, nd["word"], ha="center", va="center", fontsize=8, zorder=2,
+                bbox=dict(boxstyle="round", fc="#ffe0e0" if i in best_path else
+                          ("#e0e0ff" if nd["done"] else "white"), ec="0.5"))
+    ax.set_xlim(t0 - 0.6, t0 + per_row - 0.4)
+    ax.set_ylim(-K + 0.4, 0.6)
+    ax.set_xticks(range(t0, t1 + 1))
+    ax.set_yticks([])
+axes[-1, 0].set_xlabel("step t")
+axes[0, 0].set_title(f"Beam search (K = {K}) on test image {image}: every hypothesis kept at each "
+                     f"step; rows: rank in the beam;\nred: the best caption; blue: finished (END)"
+                     + ("; the second row continues the first" if n_rows > 1 else ""),
+                     fontsize=10)
+fig.tight_layout()
 save(fig, FIG, "beam_tree")
 
 # %% [markdown]

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import HERE, QUICK, figure_dir, plt, save
+from _common import HERE, PROGRESS, QUICK, figure_dir, plt, save
 from exercises import exercise
 
 from gradcheck import run_checks
@@ -138,7 +138,7 @@ exercise("09.2", maxpool_backward)
 scenes, epochs = (120, 4) if QUICK else (600, 6)   # quick mode: too little to train well
 D = 256 if QUICK else 1024
 t0 = time.perf_counter()
-net, summary = train_cnn(D, seed=0, n_scenes=scenes, epochs=epochs, progress=not QUICK)
+net, summary = train_cnn(D, seed=0, n_scenes=scenes, epochs=epochs, progress=PROGRESS)
 print(f"trained on {summary['whole_pictures']} pictures and {summary['crops']} crops, "
       f"{epochs} epochs, in {time.perf_counter() - t0:.0f} s")
 print("loss per epoch:", summary["loss_per_epoch"])
@@ -257,15 +257,18 @@ def bars(p):
 fig, ax = plt.subplots(figsize=(9, 3.8))
 pos = np.arange(len(names))
 for j, (k, p) in enumerate(probes.items()):
-    ax.bar(pos + 0.4 * j - 0.2, bars(p), width=0.4, label=f"{k} CNN")
+    heights = bars(p)
+    ax.bar(pos + 0.4 * j - 0.2, heights, width=0.4, label=f"{k} CNN")
+    for x, h in zip(pos + 0.4 * j - 0.2, heights):      # every bar's value, however low
+        ax.text(x, h + 0.01, f"{h:.2f}", ha="center", va="bottom", fontsize=7)
 maj = [probes["random"]["whole_majority"][n] for n in names[:4]]
 ax.scatter(pos[:4], maj, marker="_", s=300, color="k", label="majority-class rate", zorder=3)
 ax.set_xticks(pos)
 ax.set_xticklabels([n.replace("shape:", "has a ") for n in names], rotation=25, ha="right")
-ax.set_ylim(0.4, 1.02)
+ax.set_ylim(0, 1.08)                  # from 0: no bar hides below the axis
 ax.set_ylabel("test accuracy of the probe")
 ax.set_title("whole image (Eq. 13) and regions (Eq. 1): random against trained")
-ax.legend(loc="lower right")
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)   # beside, not on, the bars
 save(fig, FIG, "probe_random_vs_trained")
 
 # %% [markdown]

@@ -19,6 +19,9 @@ if "ipykernel" not in sys.modules:  # a plain `python lessons/NN_name.py` run
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 QUICK = os.environ.get("LESSONS_QUICK", "") not in ("", "0")
+# Progress bars only on a terminal: in a notebook, a log or a captured run (the tests) each
+# update of a bar would be one more line of output.
+PROGRESS = not QUICK and sys.stderr.isatty()
 HERE = Path(__file__).resolve().parent
 # The lessons read the library of the checkout they sit in, even when another copy is installed.
 if str(HERE.parent) not in sys.path[:1]:
@@ -59,7 +62,7 @@ def shapes_world(n_images: int, feature_dim: int, seed: int = 0) -> Path:
         # the fixed random network: fast, and the features the lessons' figures were made
         # on (lesson 09 trains the CNN and compares the two)
         info = make_shapes(folder, n_images=n_images, seed=seed, feature_dim=feature_dim,
-                           progress=not QUICK, cnn="random")
+                           progress=PROGRESS, cnn="random")
         print(f"  done in {info['seconds']:.1f} s")
         done.write_text("made by lessons/_common.py\n")
     return folder
@@ -106,7 +109,7 @@ def _trained(kind: str, world: Path, cfg, train) -> Path:
     if not (run / "COMPLETE").is_file():
         shutil.rmtree(run, ignore_errors=True)     # a run cut short: start again
         print(f"training the {kind} model ({cfg.epochs} epochs) into {run}")
-        summary = train(world, run, cfg, quiet=QUICK)
+        summary = train(world, run, cfg, quiet=not PROGRESS)
         print("  done: " + ", ".join(f"{k} {v:g}" for k, v in summary.items()
                                      if isinstance(v, (int, float)) and not isinstance(v, bool)))
         (run / "COMPLETE").write_text("made by lessons/_common.py\n")
