@@ -65,11 +65,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    only = next((a for a in argv if not a.startswith("-")), "")
     try:                   # the commands import the backend, which reads $VSA_NP_DEVICE
-        parser = build_parser(next((a for a in argv if not a.startswith("-")), ""))
+        parser = build_parser(only)
     except BackendError as e:
-        print(f"vsa-np: error: {e}", file=sys.stderr)
-        return 2
+        if not {"-h", "--help"} & set(argv):
+            print(f"vsa-np: error: {e}", file=sys.stderr)
+            return 2
+        os.environ["VSA_NP_DEVICE"] = "cpu"   # a command's --help makes no array: any device
+        parser = build_parser(only)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

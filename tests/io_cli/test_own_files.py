@@ -1,6 +1,10 @@
 """Files the project writes for itself (issue 23): a full disk names the file being written,
 the run folder's lock never follows a link, and a failed save leaves no temporary behind."""
 import errno
+import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -43,3 +47,15 @@ def test_named_keeps_a_file_name_it_has():
     e = OSError(errno.ENOSPC, "No space left on device", "/x/a")
     assert checkpoint.named(e, "/y/b") is e
     assert checkpoint.named(OSError(errno.ENOSPC, "full"), "/y/b").filename == "/y/b"
+
+
+def test_a_commands_help_with_a_gpu_asked_for_and_no_cupy():
+    if importlib.util.find_spec("cupy") is not None:
+        return
+    env = {**os.environ, "VSA_NP_DEVICE": "gpu"}
+    r = subprocess.run([sys.executable, "-m", "vsa_np", "make-shapes", "--help"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--cnn-from" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "vsa_np", "data-info", "."], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "CuPy" in r.stderr and len(r.stderr.splitlines()) == 1
