@@ -4,6 +4,13 @@
 # Paper: Sec. 3 (overview, Figure 2), Sec. 3.1.1 (image regions), Sec. 4 (datasets and
 # preprocessing).
 #
+# **What you will learn:** the paper's two models and this course's map; Flickr8K's sentences and
+# vocabulary and a real fc7 feature (when the shared data folder is there); the shapes world the
+# lessons train on, its ground truth, what its features know, and the two batch forms. **What you
+# need:** NumPy; nothing from the paper yet. **How long it runs:** about 11 s in quick mode
+# (`LESSONS_QUICK=1`, measured on two shared CPU cores, run after the lessons before it; it makes
+# the shapes world the first time, 35 s of it in full mode); full mode uses more data and steps.
+#
 # The paper has two models, trained one after the other (Figure 2):
 #
 # 1. an **alignment model** (Sec. 3.1, Eq. 1-9): image regions (Eq. 1) and the words of a sentence
@@ -274,3 +281,14 @@ def teacher_forcing(ids):
 
 
 exercise("00.2", teacher_forcing)
+
+# %% [markdown]
+# ## Summary
+#
+# - Two models: the alignment model (Eq. 1-9) learns word-region scores from image-sentence pairs
+#   alone; the multimodal RNN (Eq. 13-15) generates sentences, from whole images or from the
+#   regions and snippets the first model found.
+# - The inputs are sentences (a vocabulary of the training words seen at least 5 times, index 0
+#   for START/END) and CNN features of whole images and of regions.
+# - The shapes world has the same layout as Flickr8K, with the ground truth a real dataset lacks:
+#   which region every word names. The lessons train on it in seconds.

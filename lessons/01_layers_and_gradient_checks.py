@@ -4,6 +4,13 @@
 # Paper: Sec. 3 (every equation of the model), "We set the activation function f to the rectified
 # linear unit (ReLU), which computes f: x -> max(0, x)".
 #
+# **What you will learn:** the affine, ReLU and ReLU-RNN layers with their backward passes
+# derived; how to check a gradient numerically (float64, centred differences, relative error per
+# parameter, away from kinks) and why the step h is about 1e-5. **What you need:** calculus (the
+# chain rule) and NumPy. **How long it runs:** about 3 s in quick mode (`LESSONS_QUICK=1`,
+# measured on two shared CPU cores, run after the lessons before it); full mode uses more data and
+# steps.
+#
 # Both models of the paper are built from three kinds of layer:
 #
 # - affine maps `x W + b`: the region embedding (Eq. 1), the word layer (Eq. 3), the BRNN output
@@ -258,3 +265,13 @@ def rnn_step_backward(dh, prev_h, Wh, h):
 
 
 exercise("01.2", rnn_step_backward)
+
+# %% [markdown]
+# ## Summary
+#
+# - Every layer is a forward/backward pair; a backward pass is a derivation, and a derivation is
+#   checked against centred differences in float64, per parameter, away from the ReLU's kink.
+# - The error of a centred difference is V-shaped in the step h: truncation above, rounding below;
+#   in float64 the bottom is near h = 1e-5, in float32 it is far higher (the printed minimum).
+# - An RNN's backward pass is its step's backward pass run from the last step to the first, with
+#   dh carried back through W^T.

@@ -3,6 +3,12 @@
 #
 # Paper: Sec. 3.1.2, "Representing sentences", Eq. 2-6 and Figure 3.
 #
+# **What you will learn:** the bidirectional RNN of Eq. 2-6, its backward pass line by line, how
+# sentences of different lengths share one recurrence, how far each word's context reaches; you
+# write the forward and the whole backward pass. **What you need:** lesson 01. **How long it
+# runs:** about 4 s in quick mode (`LESSONS_QUICK=1`, measured on two shared CPU cores, run after
+# the lessons before it); full mode uses more data and steps.
+#
 # The alignment model puts image regions and words in one h-dimensional space. A word's vector
 # should say what it refers to in its sentence ("dog" in "hot dog" is not the animal), so each word
 # is read with its context by a bidirectional RNN, f = ReLU:

@@ -8,9 +8,10 @@
 #
 # **What you will learn:** how Table 1's numbers are computed from one score matrix, in both
 # directions; why ties are counted against the model; why R@K falls as the test set grows; why a
-# per-sentence offset hurts annotation only. **What you need:** lesson 03 (the score S_kl).
-# **How long it runs:** about 3 s in quick mode (measured on two shared cores), under 15 s in full
-# mode; no training (lesson 04b trains the model and reports its numbers this way).
+# per-sentence offset hurts annotation only. **What you need:** lesson 03 (the score S_kl). **How
+# long it runs:** about 2 s in quick mode (`LESSONS_QUICK=1`, measured on two shared CPU cores), a
+# few seconds in full mode; no training (lesson 04b trains the model and reports its numbers this
+# way).
 #
 # Two directions, from one matrix S of scores (n_images x n_sentences, 5 sentences per image):
 #
@@ -190,3 +191,12 @@ def search_ranks(S, s2i):
 
 
 exercise("04.2", search_ranks)
+
+# %% [markdown]
+# ## Summary
+#
+# - Table 1's numbers come from one score matrix: annotation ranks each image's best correct
+#   sentence among all sentences, search ranks each sentence's image among all images.
+# - Ties count against the model, or a constant score would look perfect.
+# - R@K depends on the size of the test set, and a per-sentence offset (say, a length bias)
+#   moves annotation only: compare numbers only on the same split and size.

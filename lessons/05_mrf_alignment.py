@@ -3,6 +3,12 @@
 #
 # Paper: Sec. 3.1.4, "Decoding text segment alignments to images", Eq. 10-12 (and Figure 5).
 #
+# **What you will learn:** the chain MRF of Eq. 10-12 and its Viterbi decoding, what beta does,
+# and how a trained alignment model's words land on their regions. **What you need:** lessons
+# 02-04b. **How long it runs:** about 7 s in quick mode (`LESSONS_QUICK=1`, measured on two shared
+# CPU cores, run after the lessons before it; it trains the shared alignment model the first
+# time); full mode uses more data and steps.
+#
 # The alignment model (lessons 02-04) gives a score `v_i . s_t` for every region i of an image and
 # every word t of a sentence. The paper reads it as the unnormalised log probability that word t
 # describes region i. Giving each word its best region independently "leads to words getting
@@ -348,3 +354,14 @@ def mrf_energy(S, a, beta):
 
 
 exercise("05.2", mrf_energy)
+
+# %% [markdown]
+# ## Summary
+#
+# - Eq. 10-12 trade each word's own best region against staying on one region (beta per pair of
+#   equal neighbours); Viterbi finds the best assignment in O(N M), two numbers per step serving
+#   every region (checked against brute force), and the walk back reads it out.
+# - beta = 0 gives each word its best region; a large beta puts the sentence on one region; a
+#   negative beta rewards changing regions.
+# - On the trained model, the share of object words on their true region against beta is what
+#   chooses beta (on validation).

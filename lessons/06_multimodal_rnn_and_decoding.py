@@ -3,6 +3,13 @@
 #
 # Paper: Sec. 3.2, Eq. 13-15, Figure 4; Sec. 3.3 (RMSprop); Sec. 4.2 (beam size 7).
 #
+# **What you will learn:** the generator of Eq. 13-15, its backward pass through time, training it
+# with RMSprop (and why the loss jumps at step 2), greedy and beam search decoding, what a wider
+# beam changes; you write backpropagation through time. **What you need:** lessons 01 and 03.
+# **How long it runs:** about 8 s in quick mode (`LESSONS_QUICK=1`, measured on two shared CPU
+# cores, run after the lessons before it; it trains the shared generator the first time); full
+# mode uses more data and steps.
+#
 # The generator is a ReLU RNN language model that sees the image once, as a bias at the first step:
 #
 #     (13) b_v = W_hi CNN(I)

@@ -5,6 +5,12 @@
 # together Sec. 3.1 (alignment, Eq. 1-9), Sec. 3.1.4 (the MRF, Eq. 10-12) and Sec. 3.2 (the
 # generator, Eq. 13-15).
 #
+# **What you will learn:** the paper's whole pipeline: alignment model, MRF snippets as training
+# pairs, the region generator, and Table 3 on the shapes world against its baselines. **What you
+# need:** lessons 05 and 06 (their trained models are reused). **How long it runs:** about 7 s in
+# quick mode (`LESSONS_QUICK=1`, measured on two shared CPU cores, run after the lessons before
+# it); full mode uses more data and steps.
+#
 # "We now train the Multimodal RNN on the correspondences between image regions and snippets of
 # text, as inferred by the alignment model." The whole pipeline of the paper:
 #
@@ -231,3 +237,11 @@ def nearest_rows(query, base):
 
 
 exercise("08.2", nearest_rows)
+
+# %% [markdown]
+# ## Summary
+#
+# - The pipeline of Sec. 4.3: the alignment model's word-region scores, the MRF's snippets as
+#   (region, snippet) pairs, a generator trained on those pairs.
+# - Table 3 compares the region RNN with the full-frame RNN and nearest neighbour on region
+#   phrases; look at the region captions too, and at how many are copies of a training phrase.

@@ -8,6 +8,12 @@
 # Every region's vector (Eq. 1) and the whole image's vector the generator reads (Eq. 13) are the
 # 4096-d fc7 of that trained network.
 #
+# **What you will learn:** the convolution as one matrix product and its backward pass, pooling, a
+# CNN trained from scratch on the shapes world, and a linear probe of random against trained
+# features. **What you need:** lesson 01. **How long it runs:** about 20-30 s in quick mode
+# (`LESSONS_QUICK=1`, measured on two shared CPU cores, run after the lessons before it); full
+# mode uses more data and steps.
+#
 # The shapes world has no ImageNet, so vsa-np trains its own CNN, from scratch, on labelled
 # pictures of its own (`vsa_np/data/trained_cnn.py`): crops of single objects labelled with shape,
 # colour and size, whole pictures labelled with which shapes, colours and (colour, shape) objects
@@ -304,3 +310,14 @@ save(fig, FIG, "probe_random_vs_trained")
 #
 # 09.1 and 09.2 above. Then try: train with `channels=(4, 8, 16, 32)` and see which probe falls
 # first; or read the whole picture at 64 x 64 instead of 128 (`crops_of(pixels, [box], 64)`).
+
+# %% [markdown]
+# ## Summary
+#
+# - A convolution is one matrix product over unrolled windows (im2col); its backward pass folds
+#   the gradient back (col2im); max pooling sends each window's gradient to its first maximum.
+# - A CNN trained from scratch on labelled pictures learns what tells the shapes apart; the probe
+#   compares what a linear map can read from random and from trained features (the printed
+#   lines; quick and full mode differ).
+# - The paper starts from an ImageNet-trained CNN for this reason: the features decide what the
+#   two models can learn.
