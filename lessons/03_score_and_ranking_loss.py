@@ -204,7 +204,7 @@ for kind in ("eq8", "eq7"):
 # **The loss at initialisation.** With every score about equal, each of the 2(B - 1) hinges of a
 # pair sits at about the margin, max(0, S_kl - S_kk + 1) ~ 1, so Eq. 9 per pair starts near
 # 2(B - 1) (48 for B = 25). At the He scales the scores are not that small, so the first loss is
-# higher; after `scale_initial_scores` (what the trainer does, lesson 04: scores of std 0.3) it is
+# higher; after `scale_initial_scores` (what the trainer does, lesson 04b: scores of std 0.3) it is
 # close to 2(B - 1). A first loss far from this means a bug or a scale problem.
 #
 # **Clipping, with the sum or the mean.** Sec. 3.3 clips every gradient entry at 5. The library
@@ -261,7 +261,7 @@ assert overfit[-1] < 0.05 * overfit[0]
 # summed or averaged over the batch: on a summed loss the clip would be busy, on the library's
 # per-pair loss it is mostly idle (its real job here is to catch the rare huge step). At the He
 # scales, before the rescaling, even the mean's gradient is
-# clipped in about one entry in six: the first scores are too large (lesson 04). The overfit loss
+# clipped in about one entry in six: the first scores are too large (lesson 04b). The overfit loss
 # ends at (near) zero.
 
 # %% [markdown]

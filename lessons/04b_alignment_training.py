@@ -51,7 +51,7 @@ FIG = figure_dir("04b_alignment_training")
 # clipping and decay. What the trainer does differently: it draws dropout masks (the model the
 # other lessons share uses p = 0.2; here the model has none, so the loop is deterministic and
 # short); before the first step it normalises the features and rescales the first scores (the
-# last section of this lesson shows why), which lets it use lr 1e-3 where this loop, on raw
+# next section shows why), which lets it use lr 1e-3 where this loop, on raw
 # features at the He scales, needs 2e-4; and it adds checkpoints (the best by validation R@K), a
 # log and resuming.
 # After every epoch, the validation images and sentences are scored against each other (Eq. 8

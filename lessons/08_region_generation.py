@@ -14,7 +14,7 @@
 # "We now train the Multimodal RNN on the correspondences between image regions and snippets of
 # text, as inferred by the alignment model." The whole pipeline of the paper:
 #
-# 1. train the alignment model on (image, sentence) pairs only (lessons 02-04);
+# 1. train the alignment model on (image, sentence) pairs only (lessons 02-04b);
 # 2. decode every training sentence against the regions of its image with the chain MRF
 #    (lesson 05): each maximal run of words on one region is a (region, snippet) pair;
 # 3. train the generator of lesson 06 on those pairs: the region's CNN feature in, the snippet out;

@@ -283,7 +283,7 @@ save(fig, FIG, "probe_random_vs_trained")
 # In full mode (600 pictures x 6 epochs, 100 test images) both networks keep what a single crop
 # looks like: a region's shape, colour and size are read from either almost perfectly (random
 # 100 / 100 / 100%, trained 100 / 100 / 99.2%), which is all the alignment model needs
-# (lesson 04). From the whole picture, the random network tells which shapes are in it a little
+# (lesson 04b). From the whole picture, the random network tells which shapes are in it a little
 # better than the majority-class guess (mean 63% against 55%), and which (colour, shape)
 # objects no better (87% against 88%); the trained one reads them (89% and 98%).
 #
