@@ -17,6 +17,7 @@ run whose estimated memory or disk exceeds what the machine has.
 from __future__ import annotations
 
 import errno
+import multiprocessing
 import os
 import shutil
 import signal
@@ -109,7 +110,10 @@ def new_folder(target, stale=()):
             raise KeyboardInterrupt
 
     handlers = {}
-    if threading.current_thread() is threading.main_thread():
+    # a command's own process only: a multiprocessing worker must keep dying on SIGTERM (its
+    # pool's terminate()), not go on waiting for work that will never come
+    if threading.current_thread() is threading.main_thread() and \
+            multiprocessing.parent_process() is None:
         handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:

@@ -4,6 +4,7 @@ options, a network that cannot be read, sizes beyond the machine, an interrupt, 
 an exhausted memory leave the target exactly as it was: one line on stderr, no traceback, and
 the exit code the README promises (2 bad input, 130 interrupted, 1 out of space or memory)."""
 import errno
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -148,3 +149,19 @@ def test_ctrl_c_while_the_region_file_is_written(tmp_path):
     assert p.returncode == 130, err
     assert err.splitlines() == [f"vsa-np make-shapes: interrupted; {target} left as it was"]
     assert list(tmp_path.iterdir()) == []
+
+
+def _handler_inside(folder):
+    from vsa_np.transaction import new_folder
+
+    with new_folder(folder):
+        return repr(signal.getsignal(signal.SIGTERM))
+
+
+def test_a_pool_worker_keeps_dying_on_sigterm(tmp_path):
+    """A worker must not trade SIGTERM for an exception: its pool's terminate() would then wait
+    for it for ever (the hang this caught in tests/end_to_end/test_family_training.py)."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        inside = pool.apply(_handler_inside, (tmp_path / "w",))
+    assert inside == repr(signal.SIG_DFL)
+    assert _handler_inside(tmp_path / "v") != repr(signal.SIG_DFL)     # the command's own
