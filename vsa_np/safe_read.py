@@ -24,6 +24,8 @@ REQUIRED = object()
 
 def _describe(e: BaseException) -> str:
     text = " ".join(str(e).split()) or "no details"
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON: {text[:160]}"
     if isinstance(e, RecursionError):
         text = "nested too deeply"
     elif isinstance(e, MemoryError):
@@ -73,7 +75,7 @@ def load_json(path, what: str = "JSON file", allow_nan: bool = False):
     """The parsed content of a UTF-8 JSON file; DataError naming it on any problem."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: {what} not found")
+        raise DataError(f"{path}: no such file (the {what})")
     with reading(path, what):
         return parse_json(path.read_bytes().decode("utf-8"), allow_nan)
 
