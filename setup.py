@@ -15,6 +15,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "pycocoevalcap>=1.2", "jupytext>=1.14", "ruff>=0.5"],
         "gpu": ["cupy>=12"],
+        "meteor": ["pycocoevalcap>=1.2"],     # the METEOR jar (it also needs Java)
     },
     entry_points={"console_scripts": ["vsa-np=vsa_np.cli:main"]},
 )

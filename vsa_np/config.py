@@ -191,6 +191,8 @@ def check_common(cfg) -> None:
     require(positive(cfg.lr), "lr", f"must be a positive number, got {cfg.lr!r}")
     bad = [v for v in cfg.lr_grid if not positive(v)]
     require(not bad, "lr_grid", f"every rate must be a positive number, got {bad}")
+    bad = [v for v in cfg.wd_grid if not (v >= 0 and math.isfinite(v))]
+    require(not bad, "wd_grid", f"every weight decay must be a number >= 0, got {bad}")
     require(0 <= cfg.dropout < 1, "dropout", f"must be in [0, 1), got {cfg.dropout!r}")
     require(cfg.whiten >= 0, "whiten", f"must be >= 0, got {cfg.whiten!r}")
     require(cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay), "weight_decay",

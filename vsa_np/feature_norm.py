@@ -91,6 +91,16 @@ def as_baseline_sees_it(X, train_X):
     return X
 
 
+def feature_maps(train_X: numpy.ndarray) -> dict:
+    """{name: function} of the image feature maps that apply to these training features."""
+    maps = {"raw": lambda X: X}
+    if float(train_X.min()) >= 0:
+        maps["sqrt"] = numpy.sqrt
+    if is_probabilities(train_X):
+        maps["log"] = lambda X: numpy.log(numpy.maximum(X, LOG_FLOOR))
+    return maps
+
+
 @dataclass
 class FeatureNorm:
     """x' = rest * (y - mean) + (((y - mean) @ basis) * (scale - rest)) @ basis.T, with y = x,

@@ -18,44 +18,55 @@ from vsa_np.rundir import _FolderLock, _refuse_a_finished_run, resume_config
 
 
 def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple:
-    """The paper's cross-validation of the learning rate (Sec. 3.3), as short trials: train
-    `cfg.lr_trial_epochs` epochs with each rate of `cfg.lr_grid` (in a fresh `out/.lr-trials-*`
-    folder of its own, removed afterwards however the trials end), keep the one whose best validation value (the trainer's `best` of its summary)
-    is best, and print the table. A trial that diverges or collapses scores worst.
-    -> (chosen lr, table [{"lr", "value", "stopped"}])."""
+    """The paper's cross-validation of the learning rate and the weight decay (Sec. 3.3), as
+    short trials: train `cfg.lr_trial_epochs` epochs with each pair of `cfg.lr_grid` x
+    `cfg.wd_grid` (the config's own decay when that is empty), in a fresh `out/.lr-trials-*`
+    folder of its own that is removed however the trials end, keep the pair whose best validation
+    value (the trainer's `best_value`) is best, and print the table. A trial that diverges or
+    collapses scores worst. -> (chosen lr, chosen weight decay, table [{"lr", "weight_decay",
+    "value", "stopped"}])."""
 
     out = output_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     lock = _FolderLock(out)            # held through the trials; the run's RunDir takes it over
     _refuse_a_finished_run(out, lock)  # before minutes of trials, not after
+    grid = [(lr, wd) for wd in (cfg.wd_grid or (cfg.weight_decay,)) for lr in cfg.lr_grid]
+    log(f"cross-validation: {len(grid)} trials of {cfg.lr_trial_epochs} epoch(s) "
+        f"({len(grid) * cfg.lr_trial_epochs} epochs, {len(grid) * cfg.lr_trial_epochs / cfg.epochs:.1f} "
+        f"times the {cfg.epochs}-epoch run itself)")
     table = []
     trials = Path(tempfile.mkdtemp(prefix=".lr-trials-", dir=out))   # ours alone: never a user's
     try:
-        for lr in cfg.lr_grid:
-            trial = dataclasses.replace(cfg, lr=lr, epochs=cfg.lr_trial_epochs, lr_grid=())
+        for lr, wd in grid:
+            trial = dataclasses.replace(cfg, lr=lr, weight_decay=wd, epochs=cfg.lr_trial_epochs,
+                                        lr_grid=(), wd_grid=())
             try:
-                summary = train(data, trials / f"lr={lr:g}", trial, quiet=True,
+                summary = train(data, trials / f"lr={lr:g},wd={wd:g}", trial, quiet=True,
                                 log=lambda *a: None)
                 value, stopped = summary["best_value"], None
             except TrainingError as e:
                 value, stopped = None, str(e).split(";")[0]
-            table.append({"lr": lr, "value": value, "stopped": stopped})
+            table.append({"lr": lr, "weight_decay": wd, "value": value, "stopped": stopped})
     finally:
         shutil.rmtree(trials, ignore_errors=True)
     scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
         lock.release()
         raise TrainingError("every learning rate of the grid diverged or collapsed in its "
-                            "trial: " + "; ".join(f"{r['lr']:g}: {r['stopped']}" for r in table))
+                            "trial: " + "; ".join(f"lr {r['lr']:g}, weight decay "
+                                                  f"{r['weight_decay']:g}: {r['stopped']}"
+                                                  for r in table))
     pick = (max if higher_is_better else min)(scored, key=lambda r: r["value"])
-    log(f"learning-rate trials ({cfg.lr_trial_epochs} epoch(s) each, best validation value):")
+    log(f"trials ({cfg.lr_trial_epochs} epoch(s) each, best validation value):")
     for r in table:
         result = f"{r['value']:.4g}" if r["value"] is not None else f"stopped ({r['stopped']})"
-        log(f"  lr {r['lr']:<8g} {result}{'   <- chosen' if r is pick else ''}")
-    return pick["lr"], table
+        log(f"  lr {r['lr']:<8g} weight decay {r['weight_decay']:<8g} {result}"
+            f"{'   <- chosen' if r is pick else ''}")
+    return pick["lr"], pick["weight_decay"], table
 
 
-LR_GRID = (1e-4, 3e-4, 1e-3)   # what `--lr auto` tries
+LR_GRID = (1e-4, 3e-4, 1e-3)   # the rates `--lr auto` tries,
+WD_STEPS = (0.1, 1.0, 10.0)    # each with the weight decay times these
 
 
 def add_trainer_arguments(p: argparse.ArgumentParser, config_cls, data_help: str) -> None:
@@ -70,8 +81,9 @@ def add_trainer_arguments(p: argparse.ArgumentParser, config_cls, data_help: str
     paper = add_config_arguments(p, config_cls, exclude=("lr",))[True]
     paper.add_argument("--lr", type=_learning_rate, default=None, metavar="LR|auto",
                        help=f"learning rate, or 'auto': short trials of each rate of --lr-grid "
-                            f"(default {LR_GRID}), the best on validation wins (the paper "
-                            f"cross-validates it; default: {default!r})")
+                            f"(default {LR_GRID}) with each weight decay of --wd-grid (default: "
+                            f"--weight-decay x {WD_STEPS}), the best pair on validation wins "
+                            f"(the paper cross-validates both; default: {default!r})")
 
 
 def _learning_rate(text: str):
@@ -97,6 +109,8 @@ def trainer_config(args, config_cls):
     cfg = config_from_args(config_cls, args, base=base)
     if auto and not cfg.lr_grid:
         cfg = dataclasses.replace(cfg, lr_grid=LR_GRID)
+    if auto and not cfg.wd_grid:
+        cfg = dataclasses.replace(cfg, wd_grid=tuple(cfg.weight_decay * s for s in WD_STEPS))
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     if not args.quiet:
         say("config: " + ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items()))

@@ -43,7 +43,7 @@ def test_training_learns_and_writes_its_run(tiny_world, tiny_run):
     assert meta["model"] == "generator" and meta["config"]["hidden"] == TINY["hidden"]
     assert meta["arch"] == {"vocab_size": summary["vocab_size"], "image_dim": 128,
                             "word_dim": TINY["word_dim"], "hidden": TINY["hidden"],
-                            "image_every_step": False, "cell": "rnn"}
+                            "image_every_step": True, "cell": "lstm"}
     assert meta["train_state"]["best_key"] == "val/perplexity"
     best = min(e["val"]["perplexity"] for e in evals)
     assert meta["metrics"]["val"]["perplexity"] == pytest.approx(best)

@@ -33,16 +33,19 @@ def test_lr_auto_runs_trials_and_saves_the_choice(world, tmp_path, capsys):
     mine.parent.mkdir(parents=True)
     mine.write_text("keep")
     code, out, err = run_cli(capsys, "train-align", world, "--out", tmp_path / "r", "--lr", "auto",
-                             "--lr-grid", 1e-3, 3e-3, "--lr-trial-epochs", 1, "--epochs", 2,
-                             *TINY_ALIGN, "--json")
+                             "--lr-grid", 1e-3, 3e-3, "--wd-grid", 0, 1e-3,
+                             "--lr-trial-epochs", 1, "--epochs", 2, *TINY_ALIGN, "--json")
     assert code == 0, err
-    assert "learning-rate trials" in err and "<- chosen" in err
+    assert "cross-validation: 4 trials of 1 epoch(s) (4 epochs, 2.0 times" in err
+    assert "<- chosen" in err
     summary = json.loads(out)
     meta = json.loads((tmp_path / "r" / "last.json").read_text())
     trials = meta["lr_trials"]
-    assert [t["lr"] for t in trials] == [1e-3, 3e-3]
+    assert [(t["lr"], t["weight_decay"]) for t in trials] == [(1e-3, 0), (3e-3, 0),
+                                                              (1e-3, 1e-3), (3e-3, 1e-3)]
     best = max((t for t in trials if t["value"] is not None), key=lambda t: t["value"])
     assert meta["config"]["lr"] == best["lr"] == summary["lr"]
+    assert meta["config"]["weight_decay"] == best["weight_decay"]
     assert not list((tmp_path / "r").glob(".lr-trials-*"))       # trials cleaned up
     assert mine.read_text() == "keep"
 
@@ -106,12 +109,12 @@ def test_summaries_and_eval_align_show_the_baseline(world, tmp_path, capsys):
     code, out, err = run_cli(capsys, "train-align", world, "--out", tmp_path / "r", "--epochs", 2,
                              *TINY_ALIGN)
     assert code == 0, err
-    assert "bag-of-words" in out and "R@10" in out
+    assert "linear baseline: " in out and "R@10" in out
     code, out, _ = run_cli(capsys, "eval-align", tmp_path / "r", world, "--json")
     result = json.loads(out)
-    assert {"annotation", "search", "rsum", "lambda"} <= set(result["baseline"])
+    assert {"annotation", "search", "rsum", "chosen", "tried"} <= set(result["baseline"])
     code, out, _ = run_cli(capsys, "eval-align", tmp_path / "r", world)
-    assert "bag-of-words" in out and ("beats" in out or "does NOT beat" in out)
+    assert "linear baseline: " in out and ("beats" in out or "does NOT beat" in out)
 
 
 def test_eval_gen_reports_what_the_captions_say(world, tmp_path, capsys):

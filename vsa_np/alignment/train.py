@@ -5,7 +5,7 @@
 
 The loop is `vsa_np.core.train.train`; this module builds what it needs (data, vocabulary,
 model, optimiser, run folder) and checks each validation: a collapsed run stops, a stalled one
-is warned about, and the best checkpoint is compared with the bag-of-words baseline.
+is warned about, and the best checkpoint is compared with the linear baseline (baseline.py).
 """
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from typing import Literal
 
 import numpy
 
-from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
+from vsa_np.alignment.baseline import (LinearBaseline, baseline_report, compare_line,
+                                       retrieval_table)
 from vsa_np.alignment.evaluate import chance_rsum, evaluate_retrieval
 from vsa_np.alignment.word_vectors import load_word_vectors
-from vsa_np.backend import to_device, xp
+from vsa_np.backend import to_device, to_host, xp
 from vsa_np.config import check_common, require
 from vsa_np.core.alignment import AlignmentModel
 from vsa_np.core.train import SGDMomentum, train
@@ -60,7 +61,14 @@ class AlignConfig:
     lr_grid: tuple[float, ...] = field(default=(), metadata={
         "help": "learning rates tried in short trials first, the best on validation wins "
                 "(what --lr auto sets)"})
+    wd_grid: tuple[float, ...] = field(default=(), metadata={
+        "help": "weight decays tried with each rate of --lr-grid (what --lr auto sets: "
+                "--weight-decay x 0.1, 1, 10)"})
     lr_trial_epochs: int = field(default=2, metadata={"help": "epochs of each trial"})
+    start: Literal["random", "linear"] = field(default="random", metadata={
+        "help": "whole-image models: start at random, or from the linear baseline's best CCA "
+                "member (warm_start; on real captions it pays, docs/benchmarks.md); region "
+                "models always start at random"})
     whiten: int = field(default=0, metadata={
         "help": "whiten this many principal directions of the CNN features (feature_norm.py)"})
     log_probs: Literal["auto", "log", "raw"] = field(default="auto", metadata={
@@ -96,6 +104,44 @@ def fit_norm(ds, cfg):
     feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
     return fit_on_split(feats, ds.split_indices("train"), n_regions, whiten=cfg.whiten,
                         seed=cfg.seed, sq_norm=1.0, log_probs=cfg.log_probs)
+
+
+def warm_start(model, base, k_max: int = 64, rest_gain: float = 0.1) -> str:
+    """Start a whole-image model where the linear baseline's best CCA member is (issue 22).
+
+    With one region, Eq. 8 is S = v . sum_t s_t; a CCA member scores y C . b A (module
+    `baseline`), image side C (D, k), word side A (V, k). The paper's layers carry that score
+    exactly when, on 2k of their dimensions, the image side is [c, -c] and each word's s_t is
+    [relu(a_w), relu(-a_w)], so that v . s_t = c . a_w:
+
+        W_m[:, :2k] = [C, -C] g      g maps the model's feature map onto the baseline's
+        W_w[w, :2k] = [a_w, -a_w]    W_e, W_d: identity (x 1/2: h^f + h^b = 2 e) on the 2k
+        W_f, W_b: 0 on the 2k        dimensions and 0 between them and the others
+
+    and S becomes y C . sum_t a_{w_t}, CCA's score without the cosine. The other dimensions keep
+    their random start (W_m scaled by `rest_gain`) and training (Eq. 9) goes on from there:
+    the model starts from what the training captions already say about the pictures, not from
+    noise. -> the member's description."""
+    want = "log" if model.norm is not None and model.norm.log else "raw"
+    ranked = sorted(zip(base.values, range(len(base.members))), reverse=True)
+    member = next(base.members[i] for _, i in ranked
+                  if base.members[i].model == "CCA" and base.members[i].image == want)
+    P = {name: to_host(v).astype(numpy.float64) for name, v in model.params.items()}
+    E, H, M = P["W_e"].shape[0], P["W_e"].shape[1], P["W_m"].shape[1]
+    k = min(member.image_side.shape[1], k_max, E // 2, H // 2, M // 2)
+    mean, scale = base._stats[member.image]
+    C = member.image_side[:, :k] * (scale / float(model.norm.rest if model.norm else 1.0))
+    A = member.text_side[:, :k]
+    two = slice(0, 2 * k)
+    P["W_m"] *= rest_gain
+    P["W_m"][:, two], P["b_m"][:] = numpy.hstack([C, -C]), 0.0
+    P["W_w"][1:, two] = numpy.hstack([A[1:], -A[1:]])
+    for name, gain in (("W_e", 1.0), ("W_d", 0.5), ("W_f", 0.0), ("W_b", 0.0)):
+        P[name][two, :], P[name][:, two] = 0.0, 0.0
+        P[name][two, two] = gain * numpy.eye(2 * k)
+    for name, value in P.items():
+        model.params[name][...] = to_device(value, model.params[name].dtype)
+    return f"{member.describe()}, its first {k} directions"
 
 
 def scale_initial_scores(model, batch, target):
@@ -143,12 +189,16 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
         raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
     trials = None
     if cfg.lr_grid and not resume:               # the paper cross-validates the rate
-        lr, trials = search_lr(train_alignment, data, out, cfg, higher_is_better=True, log=log)
-        cfg = dataclasses.replace(cfg, lr=lr)
+        lr, wd, trials = search_lr(train_alignment, data, out, cfg, higher_is_better=True, log=log)
+        cfg = dataclasses.replace(cfg, lr=lr, weight_decay=wd)
     model = build_model(cfg, len(vocab), ds.feature_dim, norm=fit_norm(ds, cfg))
     if cfg.word_vectors and not resume:
         found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
         log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
+    base = None
+    if cfg.start == "linear" and not cfg.regions and not resume:
+        base = LinearBaseline(ds, threshold=cfg.word_threshold)
+        log("warm start from the linear baseline: " + warm_start(model, base))
     if cfg.init_scale > 0 and not resume:
         first = next(iter(epoch_batches(ds, vocab, cfg, 0)[1]))
         before = scale_initial_scores(model, first, cfg.init_scale)
@@ -182,7 +232,7 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
             "lr": cfg.lr, "best_step": run.best_step,
             "last_val": last and {k: last[k] for k in ("annotation", "search", "rsum")},
             "best_val": best_val and {d: best_val[d] for d in ("annotation", "search", "rsum")},
-            "baseline_val": baseline_report(ds, "val", cfg.word_threshold),
+            "baseline_val": baseline_report(ds, "val", cfg.word_threshold, base),
             "warnings": list(watch.warnings.values())}
 
 
@@ -247,9 +297,11 @@ def run(args) -> int:
             say(f"last val {d:<10} R@1 {m['R@1']:.1f}  R@5 {m['R@5']:.1f}  "
                 f"R@10 {m['R@10']:.1f}  med r {m['med_r']:g}")
     if summary["best_val"]:
-        say("best checkpoint against the bag-of-words baseline, validation split:")
+        say("best checkpoint against the linear baseline, validation split:")
         say(retrieval_table({"model": summary["best_val"],
-                             "bag-of-words": summary["baseline_val"]}))
+                             "linear": summary["baseline_val"]}))
+        say(f"linear baseline: {summary['baseline_val']['chosen']} (the best of "
+            f"{summary['baseline_val']['tried']}, chosen on val)")
         say(compare_line(summary["best_val"], summary["baseline_val"]))
     say(checkpoints_line(args.out, f"vsa-np eval-align {args.out} {args.data}"))
     return 0

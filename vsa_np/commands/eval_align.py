@@ -1,7 +1,7 @@
 """`vsa-np eval-align CKPT DATA [--split test] [--json]`: image-sentence retrieval with a
 trained alignment model, as in the paper's Table 1 (R@1, R@5, R@10 in percent and the median
 rank, for image annotation and image search), on every image of the split with all its
-sentences, beside the bag-of-words ridge baseline fitted on the training split
+sentences, beside the linear baseline (ridge or CCA from bags of words) fitted on the training split
 (`vsa_np.alignment.baseline`) on the same images and sentences. On a dataset with ground-truth
 alignments (the shapes world's alignments.json) and a region model, also the alignment accuracy on object words: naive arg-max vs. the MRF with beta
 chosen on val (see `vsa_np.alignment.alignment_eval`)."""
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", choices=["eq8", "eq7"], default=None,
                    help="score to rank by (default: the one the model was trained with)")
     p.add_argument("--no-baseline", action="store_true",
-                   help="skip the bag-of-words ridge baseline")
+                   help="skip the linear baseline")
     p.add_argument("--no-alignment", action="store_true",
                    help="skip the alignment accuracy even when alignments.json is present")
     p.add_argument("--json", action="store_true",
@@ -59,8 +59,10 @@ def run(args) -> int:
     print(f"{args.split}: {out['n_images']} images, {out['n_sentences']} sentences, score "
           f"{out['score']}, {'regions' if regions else 'whole images'}; "
           f"{out['data']['unknown_words_percent']:.1f}% of its words unknown to the model")
-    print(retrieval_table({"model": out, "bag-of-words": out.get("baseline")}))
+    print(retrieval_table({"model": out, "linear": out.get("baseline")}))
     if "baseline" in out:
+        print(f"linear baseline: {out['baseline']['chosen']} (the best of "
+              f"{out['baseline']['tried']} fitted on train, chosen on val)")
         print(compare_line(out, out["baseline"]))
     if "alignment" in out:
         a = out["alignment"]

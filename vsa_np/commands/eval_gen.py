@@ -115,7 +115,10 @@ def run(args) -> int:
         if warning:
             print(warning, file=sys.stderr)
         if meteor and all(v.get("METEOR") is None for v in result.values()):
-            print("(METEOR unavailable: it needs Java and pycocoevalcap)", file=sys.stderr)
+            from vsa_np.metrics.meteor import how_to_get
+
+            print(how_to_get() or "METEOR n/a: the METEOR jar failed (see the warning above)",
+                  file=sys.stderr)
     return 0
 
 

@@ -213,7 +213,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
         retrieval[kind] = evaluate_retrieval(model, ds, vocab, "test", regions=True)
         log(f"   {kind}: test retrieval {json.dumps(retrieval[kind])}")
     retrieval["baseline"] = baseline_report(ds, "test")
-    log(f"   bag-of-words baseline: test retrieval {json.dumps(retrieval['baseline'])}")
+    log(f"   linear baseline: test retrieval {json.dumps(retrieval['baseline'])}")
     seconds["alignment"] = time.perf_counter() - t
 
     t = step("3/5 align test sentences with the MRF (Eq. 10-12)")

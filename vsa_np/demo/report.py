@@ -30,6 +30,14 @@ REGION_LABELS = {"nearest_neighbour": "nearest neighbour (copies a TRUE training
 GEN_KEYS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D")
 
 
+def _meteor_note(generation: dict) -> list:
+    """A line saying why METEOR is n/a and how to get it, when it is."""
+    if any(m.get("METEOR") is not None for m in generation.values()):
+        return []
+    from vsa_np.metrics.meteor import how_to_get
+    return ["", how_to_get() or "METEOR n/a: the METEOR jar failed when the demo ran."]
+
+
 def _fmt(v, digits=3):
     if v is None:
         return "n/a"
@@ -57,8 +65,9 @@ def _retrieval_rows(res):
         if m:
             rows.append([f"vsa-np, shapes world ({label})"] + _pct(m))
     if res["retrieval"].get("baseline"):
-        rows.append(["bag-of-words ridge regression to the image feature (baseline, same "
-                     "split)"] + _pct(res["retrieval"]["baseline"]))
+        chosen = res["retrieval"]["baseline"].get("chosen", "ridge regression")
+        rows.append([f"linear baseline from bags of words, chosen on val ({chosen}; same "
+                     f"split)"] + _pct(res["retrieval"]["baseline"]))
     for kind, label in (("eq8", "paper, Flickr8K (BRNN, Eq. 8)"),
                         ("eq7", "paper, Flickr8K (DeFrag, Eq. 7)")):
         p = PAPER_RETRIEVAL[kind]
@@ -194,6 +203,7 @@ def to_markdown(res: dict) -> str:
                     ["nearest-neighbour baseline (Sec. 4.2)"]
                     + [res["generation"]["nearest_neighbour"].get(k) for k in GEN_KEYS],
                     ["paper, Flickr8K (VGG-16)"] + [PAPER_GENERATION.get(k) for k in GEN_KEYS]]),
+            *_meteor_note(res["generation"]),
             "", f"Test perplexity of the model (per word, END included): "
             f"{_fmt(res['generation']['model'].get('perplexity'), 2)}.", "",
             "What the captions say, not only how they score: the share of test images with a "

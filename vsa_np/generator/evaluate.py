@@ -22,7 +22,7 @@ import numpy as np
 
 from vsa_np.backend import to_float
 from vsa_np.data import caption_batch, encode_split
-from vsa_np.feature_norm import as_baseline_sees_it
+from vsa_np.feature_norm import feature_maps
 from vsa_np.core.generator import beam_search
 from vsa_np.metrics import score_all
 
@@ -204,17 +204,51 @@ def nearest_neighbours(query, base, chunk: int = 1024) -> np.ndarray:
     return out
 
 
-def nearest_neighbour_captions(ds, split: str, max_images: int = 0) -> dict:
-    """Sec. 4.2's baseline: {test image index: the first caption of the training image whose
-    feature is closest in L2} (in log space for class probabilities, as the model reads them)."""
+def nearest_neighbour_captions(ds, split: str, max_images: int = 0,
+                               distance: str | None = None) -> dict:
+    """Sec. 4.2's baseline: {image index of `split`: the first caption of the training image
+    whose feature is closest}. `distance` ("L2 on log features", "cosine on sqrt features",
+    ...; see `nn_distances`): None picks the one whose captions score the best CIDEr-D on the
+    validation split (`choose_nn_distance`), the tuning the models get too."""
     train = ds.split_indices("train")
     idx = ds.split_indices(split)
     if max_images > 0:
         idx = idx[:max_images]
-    base = np.asarray(ds.feats[train])
-    nn = train[nearest_neighbours(as_baseline_sees_it(ds.feats[idx], base),
-                                  as_baseline_sees_it(base, base))]
+    distance = distance or choose_nn_distance(ds)[0]
+    measure, _, rest = distance.partition(" on ")
+    fmap = feature_maps(np.asarray(ds.feats[train], dtype=np.float64))[rest.split()[0]]
+    base = fmap(np.asarray(ds.feats[train], dtype=np.float64))
+    query = fmap(np.asarray(ds.feats[idx], dtype=np.float64))
+    if measure == "cosine":                  # centred on the training mean, unit length
+        mean = base.mean(axis=0)
+        base, query = _unit(base - mean), _unit(query - mean)
+    nn = train[nearest_neighbours(query, base)]
     return {int(i): ds.images[j]["sentences"][0]["tokens"] for i, j in zip(idx, nn)}
+
+
+def _unit(X):
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(n > 0, n, 1.0)
+
+
+def nn_distances(ds) -> list:
+    """The distances the nearest neighbour may use: L2 and cosine on each feature map that
+    applies (raw; square root for non-negative features; log for class probabilities)."""
+    maps = feature_maps(np.asarray(ds.feats[ds.split_indices("train")[:1000]]))
+    return [f"{m} on {name} features" for name in maps for m in ("L2", "cosine")]
+
+
+def choose_nn_distance(ds) -> tuple:
+    """(distance, {distance: validation CIDEr-D}): the distance whose nearest-neighbour
+    captions of the validation images score best; without validation images, L2 on the
+    features as the models read them (log for class probabilities)."""
+    choices = nn_distances(ds)
+    if len(ds.split_indices("val")) == 0:
+        return (choices[-2] if "log" in choices[-2] else choices[0]), {}
+    refs = references(ds, "val")
+    table = {d: score(refs, nearest_neighbour_captions(ds, "val", distance=d))["CIDEr-D"]
+             for d in choices}
+    return max(table, key=table.get), table
 
 
 def evaluate_with_baseline(model, ds, vocab, split: str = "test", beam: int = 7,
@@ -229,8 +263,10 @@ def evaluate_with_baseline(model, ds, vocab, split: str = "test", beam: int = 7,
 def nearest_neighbour_report(ds, split: str, meteor: bool = False, max_images: int = 0) -> dict:
     """The nearest-neighbour captions of `split` scored like the model's: {metrics...,
     "diversity", "captions"}."""
-    nn = nearest_neighbour_captions(ds, split, max_images)
+    distance, _ = choose_nn_distance(ds)
+    nn = nearest_neighbour_captions(ds, split, max_images, distance)
     out = score(references(ds, split, list(nn)), nn, meteor)
+    out["distance"] = distance
     out["diversity"] = caption_diversity(nn, training_sentences(ds))
     objects = object_truth(ds, nn)
     if objects is not None:

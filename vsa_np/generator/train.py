@@ -57,10 +57,11 @@ class GenConfig:
                 "'truth': on the shapes world's true pairs (an oracle)"})
     beta: float = field(default=0.0, metadata={**PAPER, "min": 0,
         "help": "MRF beta of Eq. 12 for --from-alignments (larger: longer snippets)"})
-    cell: Literal["rnn", "lstm"] = field(default="rnn", metadata={
-        "help": "'rnn', Eq. 14's ReLU RNN (the paper's), or an 'lstm' in its place"})
-    image_every_step: bool = field(default=False, metadata={
-        "help": "add b_v at every step of Eq. 14, not at t = 1 only"})
+    cell: Literal["rnn", "lstm"] = field(default="lstm", metadata={
+        "help": "'lstm' in place of Eq. 14's ReLU RNN, or 'rnn', the paper's (docs/"
+                "benchmarks.md, issue 22: the RNN ignores the picture on real captions)"})
+    image_every_step: bool = field(default=True, metadata={
+        "help": "add b_v at every step of Eq. 14, not at t = 1 only (the paper's)"})
     whiten: int = field(default=0, metadata={
         "help": "whiten this many principal directions of the features (feature_norm.py)"})
     log_probs: Literal["auto", "log", "raw"] = field(default="auto", metadata={
@@ -68,6 +69,9 @@ class GenConfig:
     lr_grid: tuple[float, ...] = field(default=(), metadata={
         "help": "learning rates tried in short trials first, the best on validation wins "
                 "(what --lr auto sets)"})
+    wd_grid: tuple[float, ...] = field(default=(), metadata={
+        "help": "weight decays tried with each rate of --lr-grid (what --lr auto sets: "
+                "--weight-decay x 0.1, 1, 10)"})
     lr_trial_epochs: int = field(default=2, metadata={"help": "epochs of each trial"})
     epochs: int = field(default=30, metadata={"help": "passes over the training sentences"})
     max_words: int = field(default=0, metadata={
@@ -130,8 +134,8 @@ def train_generator(data, out, cfg: GenConfig, resume=False, quiet=None, max_ste
     if cfg.lr_grid and not resume:
         if len(ds.split_indices("val")) == 0 and not cfg.from_alignments:
             raise DataError(f"{data}: --lr auto needs a validation split to choose by")
-        lr, trials = search_lr(train_generator, data, out, cfg, cfg.best != "perplexity", log)
-        cfg = dataclasses.replace(cfg, lr=lr)
+        lr, wd, trials = search_lr(train_generator, data, out, cfg, cfg.best != "perplexity", log)
+        cfg = dataclasses.replace(cfg, lr=lr, weight_decay=wd)
     (source, enc), validate = training_data(ds, vocab, cfg)
     norm = fit_on_split(source.feats, np.unique(enc.img_idx), whiten=cfg.whiten, seed=cfg.seed,
                         log_probs=cfg.log_probs)      # on the images (regions) it trains on

@@ -47,6 +47,16 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def how_to_get() -> str | None:
+    """One sentence: why METEOR is n/a here and how to get it (None when it runs)."""
+    reason = unavailable_reason()
+    if reason is None:
+        return None
+    return (f"METEOR n/a: {reason}. It needs Java (a JRE, e.g. `apt install default-jre`) and "
+            f"the METEOR jar that pycocoevalcap ships (`pip install pycocoevalcap`, or "
+            f"`pip install -e \".[meteor]\"`)")
+
+
 def _clean(sentence: str) -> str:
     # "|||" separates fields in the protocol (coco-caption strips it from hypotheses the same way).
     return sentence.replace("|||", "").replace("  ", " ")
