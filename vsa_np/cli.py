@@ -18,6 +18,7 @@ import sys
 from vsa_np import __version__
 from vsa_np.errors import (BackendError, Interrupted, ResourceError, TrainingError,
                            UserError)
+from vsa_np.paths import outputs_are_not_inputs
 
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))   # exit 1: not bad input
 
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
         return 2
     module = importlib.import_module(args._module)
     try:
+        outputs_are_not_inputs(args)
         return int(module.run(args) or 0)
     except UserError as e:
         print(f"vsa-np {args.command}: error: {e}", file=sys.stderr)

@@ -62,3 +62,32 @@ def output_file(path, option: str, suffixes: tuple = ()) -> Path:
         raise UserError(f"{option} {p}: cannot replace this file (permission denied)")
     _writable_ancestor(p, option)
     return p
+
+
+# What the commands read and what they write, by option name (`vsa_np.cli` checks every command).
+INPUT_OPTIONS = ("ckpt", "data", "path", "features", "tasks", "images", "cnn", "cnn_from", "refs",
+                 "hyps", "word_vectors", "from_alignments")
+OUTPUT_OPTIONS = ("out", "html")
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def outputs_are_not_inputs(args) -> None:
+    """UserError when an output of a command (`--out`, `--html`, OUT) is one of its inputs (the
+    same file or folder, a link to it included): writing it would replace what is read."""
+    inputs = {name: getattr(args, name) for name in INPUT_OPTIONS
+              if isinstance(getattr(args, name, None), str)}
+    for out_name in OUTPUT_OPTIONS:
+        out = getattr(args, out_name, None)
+        if not isinstance(out, str):
+            continue
+        for name, value in inputs.items():
+            if _same(Path(out), Path(value)) or Path(out).resolve() == Path(value).resolve():
+                raise UserError(f"{out}: this command would write its output there, and it "
+                                f"is also what it reads ({name.replace('_', '-').upper()}); "
+                                f"choose another path")
