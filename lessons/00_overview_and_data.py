@@ -31,6 +31,7 @@
 # | 07 | the evaluation metrics (BLEU, METEOR, CIDEr, ROUGE-L; Tables 2-3) |
 # | 08 | region-level generation (Sec. 4.3, Table 3) |
 # | 09 | the image side: convolution, pooling, a CNN trained from scratch (Sec. 3.1.1) |
+# | 10 | real captions: both models and their baselines on 1000 real Flickr8K pictures (Sec. 4) |
 #
 # In vsa-np the paper's maths is `vsa_np/core/`: the layers, the alignment model, the MRF, the
 # generator and its decoders, the optimisers and the training loop, one file each; the lessons

@@ -618,3 +618,88 @@ def _check_maxpool(fn):
     out, cache = maxpool_forward(_dev(x), 2)
     dout = g.standard_normal(out.shape)
     return [("dx", fn(dout, x, 2), to_host(maxpool_backward(_dev(dout), cache)))]
+
+
+# ---- lesson 10: real captions -----------------------------------------------------------------
+
+class _TinyCaptions:
+    """A dataset the linear baseline can fit, small enough to check by hand: 8 training images of
+    3 sentences, 2 validation and 3 test images of 2, 6-d features. The training features have
+    mean 0 and mean variance 1, so the baseline's standardisation leaves every feature as it is,
+    and sentences have 2 to 5 distinct words, so unit rows matter."""
+
+    WORDS = "a dog cat runs sits on the grass red ball jumps".split()
+
+    def __init__(self):
+        g = np.random.default_rng(10)
+        counts = {"train": (8, 3), "val": (2, 2), "test": (3, 2)}
+        self._split, self.images, tokens, img = [], [], [], []
+        for split, (n, per) in counts.items():
+            for _ in range(n):
+                k = len(self.images)
+                self._split.append(split)
+                self.images.append({"sentences": []})
+                for _ in range(per):
+                    words = list(g.choice(self.WORDS, size=int(g.integers(2, 6)), replace=True))
+                    tokens.append(words)
+                    img.append(k)
+        tokens[-1] = tokens[-1] + ["zebra"]            # a word the training never saw
+        self._tokens, self._img = tokens, np.array(img)
+        X = g.standard_normal((len(self.images), 6)) * g.uniform(0.5, 2.0, 6)
+        train = self.split_indices("train")
+        X -= X[train].mean(axis=0)
+        X /= np.sqrt((X[train] ** 2).mean())
+        self.feats = X
+
+    def require_features(self):
+        return None
+
+    def split_indices(self, split):
+        return np.flatnonzero(np.array(self._split) == split)
+
+    def sentences_of(self, split):
+        keep = np.flatnonzero(np.isin(self._img, self.split_indices(split)))
+        return self._img[keep], [self._tokens[i] for i in keep], keep
+
+
+def ridge_setup():
+    """(the tiny dataset, the library's baseline fitted on it with ridge members only, and the
+    inputs of exercise 10.1: binary bags of words (not unit rows) and features of the training
+    sentences and of the test split)."""
+    from vsa_np.alignment.baseline import LinearBaseline, word_counts
+
+    ds = _TinyCaptions()
+    base = LinearBaseline(ds, threshold=1, models=("ridge",))
+    out = {}
+    for split in ("train", "test"):
+        img, tokens, _ = ds.sentences_of(split)
+        bags = (word_counts(tokens, base.vocab) > 0).astype(np.float64)
+        images = ds.split_indices(split)
+        out[split] = (bags, ds.feats[img] if split == "train" else ds.feats[images])
+    return ds, base, out
+
+
+@_register("10.1", "ridge_scores", "the ridge member of the linear baseline (cosine scores)")
+def _check_ridge(fn):
+    _, base, data = ridge_setup()
+    (B, Y), (Bq, Yq) = data["train"], data["test"]
+    rows = []
+    for lam in (0.3, 3.0):
+        member = next(m for m in base.members if m.image == "raw" and m.words == "binary"
+                      and m.setting["lambda"] == lam)
+        rows.append((f"S (test), lambda {lam:g}", fn(B, Y, Bq, Yq, lam),
+                     base.scores("test", member)[0]))
+    return rows
+
+
+@_register("10.2", "caption_diversity", "distinct captions and captions copied from training")
+def _check_diversity(fn):
+    from vsa_np.generator.evaluate import caption_diversity
+
+    said = ["a dog runs", "a dog runs", "a dog runs", "a cat sits", "a dog runs on grass",
+            "a cat sits", "two dogs play", "a red ball"]
+    captions = {i: s.split() for i, s in enumerate(said)}
+    train = {tuple(s.split()) for s in ("a dog runs", "a red ball", "a dog jumps")}
+    mine = fn(captions, train)
+    ref = caption_diversity(captions, train)
+    return [(k, mine[k], ref[k]) for k in ("distinct", "most_common", "in_training")]

@@ -655,6 +655,55 @@ def caption_without_end(p, feat, words):
 def caption_no_relu_mask(p, feat, words):
     return _caption(p, feat, words, relu_mask=False)
 
+
+def _unit(X):
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(n > 0, n, 1.0)
+
+
+def ridge_rows_not_unit(B, Y, Bq, Yq, lam):
+    W = np.linalg.solve(B.T @ B + lam * np.eye(B.shape[1]), B.T @ Y)
+    return _unit(Yq) @ _unit(Bq @ W).T
+
+
+def ridge_lambda_everywhere(B, Y, Bq, Yq, lam):
+    B, Bq = _unit(B), _unit(Bq)
+    W = np.linalg.solve(B.T @ B + lam, B.T @ Y)          # lambda on every entry, not the diagonal
+    return _unit(Yq) @ _unit(Bq @ W).T
+
+
+def ridge_lambda_on_features(B, Y, Bq, Yq, lam):
+    B, Bq = _unit(B), _unit(Bq)
+    W = np.linalg.lstsq(B, Y, rcond=None)[0] / (1 + lam)  # shrinks W, not a ridge solve
+    return _unit(Yq) @ _unit(Bq @ W).T
+
+
+def ridge_dot_products(B, Y, Bq, Yq, lam):
+    B, Bq = _unit(B), _unit(Bq)
+    W = np.linalg.solve(B.T @ B + lam * np.eye(B.shape[1]), B.T @ Y)
+    return Yq @ (Bq @ W).T
+
+
+def diversity_said_once(captions, train):
+    out = sol("10.2")(captions, train)
+    counts = Counter(tuple(c) for c in captions.values())
+    out["distinct"] = sum(n == 1 for n in counts.values()) / len(captions)
+    return out
+
+
+def diversity_training_per_distinct(captions, train):
+    out = sol("10.2")(captions, train)
+    distinct = {tuple(c) for c in captions.values()}
+    out["in_training"] = sum(c in train for c in distinct) / len(distinct)
+    return out
+
+
+def diversity_most_common_count(captions, train):
+    out = sol("10.2")(captions, train)
+    out["most_common"] = Counter(tuple(c) for c in captions.values()).most_common(1)[0][1]
+    return out
+
+
 WRONG = {
     "00.1": [vocab_most_common, vocab_strict, vocab_alphabetical],
     "00.2": [tf_mask_without_end, tf_unpadded, tf_targets_unshifted],
@@ -687,6 +736,9 @@ WRONG = {
     "08.2": [nearest_by_dot, nearest_wrong_axis],
     "09.1": [conv_flipped, conv_window_not_strided, conv_pad_one_side],
     "09.2": [pool_every_max, pool_last_max, pool_spread],
+    "10.1": [ridge_rows_not_unit, ridge_lambda_everywhere, ridge_lambda_on_features,
+             ridge_dot_products],
+    "10.2": [diversity_said_once, diversity_training_per_distinct, diversity_most_common_count],
 }
 
 
