@@ -178,8 +178,11 @@ def epoch_batches(ds, vocab, cfg, epoch):
                               numpy.random.default_rng([cfg.seed, epoch]), regions=cfg.regions)
 
 
-def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=print) -> dict:
-    """Train on the dataset folder `data` into the run folder `out`; returns a summary."""
+def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=print,
+                    baseline=None) -> dict:
+    """Train on the dataset folder `data` into the run folder `out`; returns a summary.
+    `baseline`: a `LinearBaseline` already fitted on this data (else one is fitted here, for the
+    warm start and for the summary)."""
     ds = load_dataset(data, regions=cfg.regions)
     ds.require_features()
     vocab = Vocab.build(ds.sentences_of("train")[1], threshold=cfg.word_threshold).require_words()
@@ -195,9 +198,9 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
     if cfg.word_vectors and not resume:
         found = load_word_vectors(cfg.word_vectors, vocab, model.params["W_w"])
         log(f"word vectors: {found} of {len(vocab) - 1} words found in {cfg.word_vectors}")
-    base = None
+    base = baseline
     if cfg.start == "linear" and not cfg.regions and not resume:
-        base = LinearBaseline(ds, threshold=cfg.word_threshold)
+        base = base or LinearBaseline(ds, threshold=cfg.word_threshold)
         log("warm start from the linear baseline: " + warm_start(model, base))
     if cfg.init_scale > 0 and not resume:
         first = next(iter(epoch_batches(ds, vocab, cfg, 0)[1]))
