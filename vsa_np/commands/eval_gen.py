@@ -96,6 +96,8 @@ def run(args) -> int:
                                         meteor, args.max_images)
     if args.html:
         _write_html(args.html, ds, result, args)
+    from vsa_np.generator.evaluate import nn_distances
+
     captions = {k: v.pop("captions", None) for k, v in result.items()}
     for v in result.values():
         v.pop("logprobs", None)
@@ -107,6 +109,9 @@ def run(args) -> int:
               f"{'regions' if args.regions else 'images'}, beam {args.beam}; "
               f"{data['unknown_words_percent']:.1f}% of its words unknown to the model")
         print(_table(result))
+        if "distance" in result.get("nearest_neighbour", {}):
+            print(f"nearest neighbour: {result['nearest_neighbour']['distance']} (the best "
+                  f"validation CIDEr-D of {len(nn_distances(ds))} distances)")
     if not args.regions:
         from vsa_np.generator.evaluate import diversity_warning
 
