@@ -37,6 +37,8 @@ CCA_REGS = (1e-2, 1e-1)              # r, relative to the largest eigenvalue
 CCA_DIMS = (64, 128)                 # k
 CCA_POWERS = (1, 4)                  # p
 TEXT_KINDS = ("binary", "counts", "tf-idf")
+ADVICE = (" (few images and whole-image features: --start linear --dropout 0.2 --lr 3e-4, the "
+          "README's real-data recipe)")
 
 
 def _unit_rows(X: numpy.ndarray) -> numpy.ndarray:
@@ -249,8 +251,8 @@ def compare_line(model: dict, base: dict) -> str:
         verdict = "the model beats the linear baseline in both directions"
     elif any(won.values()):
         verdict = ("the model beats the linear baseline in one direction only: "
-                   "train longer, or try --lr auto")
+                   f"train longer, or try --lr auto{ADVICE}")
     else:
         verdict = ("the model does NOT beat the linear baseline: it has learned less "
-                   "than a linear map of word counts; train longer, or try --lr auto")
+                   f"than a linear map of word counts; train longer, or try --lr auto{ADVICE}")
     return f"{verdict} ({'; '.join(parts)})"
