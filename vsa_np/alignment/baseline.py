@@ -58,7 +58,11 @@ def word_counts(token_lists, vocab: Vocab) -> numpy.ndarray:
 def bag_of_words(token_lists, vocab: Vocab, kind: str = "counts", idf=None) -> numpy.ndarray:
     """(S, V) bags of words of `kind` (binary, counts, tf-idf with the training `idf`), each row
     of unit length (an empty row stays 0)."""
-    C = word_counts(token_lists, vocab)
+    return bags(word_counts(token_lists, vocab), kind, idf)
+
+
+def bags(C: numpy.ndarray, kind: str, idf=None) -> numpy.ndarray:
+    """The bags of words of `kind` from word counts C (S, V), each row of unit length."""
     B = {"binary": lambda: (C > 0).astype(numpy.float64), "counts": lambda: C,
          "tf-idf": lambda: C * idf}[kind]()
     return _unit_rows(B)
@@ -122,36 +126,42 @@ class Member:
 
 class LinearBaseline:
     """The best member of the family: fitted on train, chosen on val by the R@K sum.
-    `metrics(split)` gives the retrieval metrics as `evaluate_retrieval` does; `table` holds the
-    validation R@K sum of every member tried."""
+    `metrics(split)` gives the retrieval metrics as `evaluate_retrieval` does; `members` and
+    `values` hold every member tried and its validation R@K sum."""
 
     def __init__(self, ds, threshold: int = 5, models=("ridge", "CCA")):
         ds.require_features()
         self.ds, self.models = ds, models
         self.vocab = Vocab.build(ds.sentences_of("train")[1], threshold=threshold)
-        images, tokens, img = self._sentences("train")
-        X = self._features(images)
+        self._cache, self._stats = {}, {}
+        X, counts, img = self._split("train")
         self.maps = feature_maps(X)
-        counts = word_counts(tokens, self.vocab)
         self.idf = numpy.log((1 + len(counts)) / (1 + (counts > 0).sum(axis=0))) + 1
         have_val = len(ds.split_indices("val")) > 0
-        self.table, best, self._stats = [], None, {}
         self.members, self.values = [], []
         sides = {name: self._image_side(name, self.maps[name](X), img) for name in self.maps}
         for words in TEXT_KINDS:
-            text = _Side(bag_of_words(tokens, self.vocab, words, self.idf))
-            for image, members in ((i, self._fit(i, words, sides[i], text, full=have_val))
-                                   for i in self.maps):
-                for member in members:
-                    if member.model not in models:
-                        continue
-                    value = rsum(self._metrics(member, "val")) if have_val else 0.0
-                    self.table.append((member.describe(), value))
-                    self.members.append(member)
-                    self.values.append(value)
-                    if best is None or value > best[1]:
-                        best = (member, value)
-        self.member = best[0]
+            text = _Side(bags(counts, words, self.idf))
+            for image in self.maps:
+                for member in self._fit(image, words, sides[image], text, full=have_val):
+                    if member.model in models:
+                        self.members.append(member)
+                        self.values.append(rsum(self._metrics(member, "val")) if have_val
+                                           else 0.0)
+        self.member = self.members[int(numpy.argmax(self.values))]
+
+    @property
+    def table(self) -> list:
+        """[(member description, validation R@K sum)] of every member tried."""
+        return [(m.describe(), v) for m, v in zip(self.members, self.values)]
+
+    def _split(self, split):
+        """(X (N, D) the split's raw image features, C (L, V) its sentences' word counts, the
+        row of X of each sentence), read once per split."""
+        if split not in self._cache:
+            images, tokens, s2i = self._sentences(split)
+            self._cache[split] = (self._features(images), word_counts(tokens, self.vocab), s2i)
+        return self._cache[split]
 
     def _sentences(self, split):
         """(the split's image indices, its sentences' tokens, each sentence's row among them)."""
@@ -175,10 +185,10 @@ class LinearBaseline:
     def _fit(self, image, words, Y, B, full=True):
         """The members for one (feature map, bag-of-words kind): ridge for each lambda, CCA for
         each (r, k, p). Without a validation split: ridge at lambda 10 only."""
-        cross = B.X.T @ Y.X
         lam_b, U_b = B.eig_gram
+        rotated = U_b.T @ (B.X.T @ Y.X)                          # U^T B^T Y, B^T B = U lam U^T
         for lam in (LAMBDAS if full else (10.0,)):
-            W = (U_b / (lam_b + lam)) @ (U_b.T @ cross)       # (B^T B + lam I)^-1 B^T Y
+            W = (U_b / (lam_b + lam)) @ rotated                 # (B^T B + lam I)^-1 B^T Y
             yield Member("ridge", image, words, {"lambda": lam}, None, W, 0.0)
         if not full or "CCA" not in self.models:
             return
@@ -186,24 +196,39 @@ class LinearBaseline:
         for r in CCA_REGS:
             Wb, Wy = B.whiten(r), Y.whiten(r)
             U, corr, Vt = _svd(Wb @ cxy @ Wy)
+            top = min(max(CCA_DIMS), len(corr))
+            image_dirs, text_dirs = Wy @ Vt[:top].T, Wb @ U[:, :top]   # every k is a prefix
             for k, p in itertools.product(CCA_DIMS, CCA_POWERS):
-                k = min(k, len(corr))
+                k = min(k, top)
                 w = corr[:k] ** p
                 yield Member("CCA", image, words, {"r": r, "k": k, "p": p},
-                             (Wy @ Vt[:k].T) * w, (Wb @ U[:, :k]) * w, B.mean)
+                             image_dirs[:, :k] * w, text_dirs[:, :k] * w, B.mean)
 
     def _standardise(self, image, X):
         mean, scale = self._stats[image]
         return (X - mean) * scale
 
+    def _image_rows(self, split, image):
+        """The split's image features under one map, standardised (once for every member)."""
+        key = ("image", split, image)
+        if key not in self._cache:
+            self._cache[key] = self._standardise(image, self.maps[image](self._split(split)[0]))
+        return self._cache[key]
+
+    def _bags(self, split, words):
+        """The split's bags of words of one kind (once for every member)."""
+        key = ("words", split, words)
+        if key not in self._cache:
+            self._cache[key] = bags(self._split(split)[1], words, self.idf)
+        return self._cache[key]
+
     def scores(self, split: str, member: Member | None = None):
         """-> (S (N, L) cosine scores, sent_to_image (L,)) for every image and sentence of split."""
         m = member or self.member
-        images, tokens, s2i = self._sentences(split)
-        Y = self._standardise(m.image, self.maps[m.image](self._features(images)))
-        B = bag_of_words(tokens, self.vocab, m.words, self.idf) - m.text_mean
+        Y, B = self._image_rows(split, m.image), self._bags(split, m.words)
         image_side = Y if m.image_side is None else Y @ m.image_side
-        return _unit_rows(image_side) @ _unit_rows(B @ m.text_side).T, s2i
+        return _unit_rows(image_side) @ _unit_rows((B - m.text_mean) @ m.text_side).T, \
+            self._split(split)[2]
 
     def _metrics(self, member, split):
         return retrieval_metrics(*self.scores(split, member))
@@ -220,7 +245,7 @@ def baseline_report(ds, split: str, threshold: int = 5, base=None) -> dict:
     already fitted on `ds`), with the member that won and what it was fitted on: what
     `eval-align` and the trainer print beside the model."""
     base = base or LinearBaseline(ds, threshold=threshold)
-    return {**base.metrics(split), "chosen": base.member.describe(), "tried": len(base.table),
+    return {**base.metrics(split), "chosen": base.member.describe(), "tried": len(base.members),
             "fitted_on": "train", "features": "whole image"}
 
 
