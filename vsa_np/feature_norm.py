@@ -50,8 +50,9 @@ image, which a linear map can read, while p itself is one or two large entries a
 near-zero ones that any linear map of p ignores. Measured on the class-probability family
 (`tests/test_family_training.py`'s sizes, test split): the alignment model's R@10 went from
 48 / 47 to 97 / 99 (annotation / search), and the generator's CIDEr-D from 1.24 to 2.94. The
-baselines read log p too (`as_baseline_sees_it`), so that model and baseline see the same
-input: ridge R@10 87 / 80, nearest-neighbour CIDEr-D 2.92 (1.40 on raw p). The floor is far
+baselines could then read log p too, so that model and baseline saw the same input: ridge R@10
+87 / 80, nearest-neighbour CIDEr-D 2.92 (1.40 on raw p); they now choose among raw, sqrt and log
+features on validation (`feature_maps`). The floor is far
 below a float32 softmax's smallest outputs (a quarter of this family's entries are below 1e-8).
 With the logarithm the model is Eq. 1 / Eq. 13 on log p, no longer on p: a choice, like the
 rest of this map, that the paper (which uses fc7) did not need.
@@ -82,13 +83,10 @@ def is_probabilities(X, tol: float = 1e-3) -> bool:
         bool(numpy.all(numpy.abs(X.sum(axis=1, dtype=numpy.float64) - 1.0) <= tol))
 
 
-def as_baseline_sees_it(X, train_X):
-    """X as the baselines read it: its logarithm when the training features `train_X` are class
-    probabilities (as `--log-probs auto` gives the models), so a baseline and a model compared on
-    such features get the same input; else X itself."""
-    if is_probabilities(train_X):
-        return numpy.log(numpy.maximum(numpy.asarray(X, dtype=numpy.float64), LOG_FLOOR))
-    return X
+def unit_rows(X: numpy.ndarray) -> numpy.ndarray:
+    """X (n, d) with each row divided by its length (a zero row stays 0): cosine scores."""
+    norm = numpy.linalg.norm(X, axis=1, keepdims=True)
+    return X / numpy.where(norm > 0, norm, 1.0)
 
 
 def feature_maps(train_X: numpy.ndarray) -> dict:

@@ -152,7 +152,7 @@ def _softmax_rows(n, d, seed):
 def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
     """--log-probs auto: softmax rows are detected and mapped through log; other features are
     not; the map on p equals the plain map fitted on log p; it survives a checkpoint."""
-    from vsa_np.feature_norm import as_baseline_sees_it, fit_on_split, is_probabilities
+    from vsa_np.feature_norm import feature_maps, fit_on_split, is_probabilities
 
     p, logits = _softmax_rows(300, 40, 0)
     assert is_probabilities(p) and not is_probabilities(logits)
@@ -167,8 +167,8 @@ def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
     plain = fit_feature_norm(logp, sq_norm=1.0)
     np.testing.assert_allclose(to_host(auto.to(np.float64)(xp.asarray(p, dtype=np.float64))),
                                to_host(plain.to(np.float64)(xp.asarray(logp))), atol=2e-5)
-    np.testing.assert_allclose(as_baseline_sees_it(p, p), logp, atol=1e-5)
-    assert as_baseline_sees_it(logits, logits) is logits
+    np.testing.assert_allclose(feature_maps(p)["log"](p), logp, atol=1e-5)   # the baselines'
+    assert "log" not in feature_maps(logits) and feature_maps(logits)["raw"](logits) is logits
     save_checkpoint(tmp_path / "c", {"w": np.zeros(2)}, {}, buffers=auto.buffers())
     params, _, _ = load_checkpoint(tmp_path / "c")
     again = FeatureNorm.from_buffers(split_buffers(params))

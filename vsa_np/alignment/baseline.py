@@ -29,7 +29,7 @@ import scipy.linalg
 
 from vsa_np.data import Vocab
 from vsa_np.data.features import feature_rows
-from vsa_np.feature_norm import feature_maps
+from vsa_np.feature_norm import feature_maps, unit_rows
 from vsa_np.alignment.retrieval import retrieval_metrics, rsum
 
 LAMBDAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -39,11 +39,6 @@ CCA_POWERS = (1, 4)                  # p
 TEXT_KINDS = ("binary", "counts", "tf-idf")
 ADVICE = (" (few images and whole-image features: --start linear --dropout 0.2 --lr 3e-4, the "
           "README's real-data recipe)")
-
-
-def _unit_rows(X: numpy.ndarray) -> numpy.ndarray:
-    norm = numpy.linalg.norm(X, axis=1, keepdims=True)
-    return X / numpy.where(norm > 0, norm, 1.0)
 
 
 def word_counts(token_lists, vocab: Vocab) -> numpy.ndarray:
@@ -65,7 +60,7 @@ def bags(C: numpy.ndarray, kind: str, idf=None) -> numpy.ndarray:
     """The bags of words of `kind` from word counts C (S, V), each row of unit length."""
     B = {"binary": lambda: (C > 0).astype(numpy.float64), "counts": lambda: C,
          "tf-idf": lambda: C * idf}[kind]()
-    return _unit_rows(B)
+    return unit_rows(B)
 
 
 def _svd(M):
@@ -227,7 +222,7 @@ class LinearBaseline:
         m = member or self.member
         Y, B = self._image_rows(split, m.image), self._bags(split, m.words)
         image_side = Y if m.image_side is None else Y @ m.image_side
-        return _unit_rows(image_side) @ _unit_rows((B - m.text_mean) @ m.text_side).T, \
+        return unit_rows(image_side) @ unit_rows((B - m.text_mean) @ m.text_side).T, \
             self._split(split)[2]
 
     def _metrics(self, member, split):

@@ -22,7 +22,7 @@ import numpy as np
 
 from vsa_np.backend import to_float
 from vsa_np.data import caption_batch, encode_split
-from vsa_np.feature_norm import feature_maps
+from vsa_np.feature_norm import feature_maps, unit_rows
 from vsa_np.core.generator import beam_search
 from vsa_np.metrics import score_all
 
@@ -216,25 +216,20 @@ def nearest_neighbour_captions(ds, split: str, max_images: int = 0,
         idx = idx[:max_images]
     distance = distance or choose_nn_distance(ds)[0]
     measure, _, rest = distance.partition(" on ")
-    fmap = feature_maps(np.asarray(ds.feats[train], dtype=np.float64))[rest.split()[0]]
-    base = fmap(np.asarray(ds.feats[train], dtype=np.float64))
-    query = fmap(np.asarray(ds.feats[idx], dtype=np.float64))
+    train_feats = np.asarray(ds.feats[train], dtype=np.float64)
+    fmap = feature_maps(train_feats)[rest.split()[0]]
+    base, query = fmap(train_feats), fmap(np.asarray(ds.feats[idx], dtype=np.float64))
     if measure == "cosine":                  # centred on the training mean, unit length
         mean = base.mean(axis=0)
-        base, query = _unit(base - mean), _unit(query - mean)
+        base, query = unit_rows(base - mean), unit_rows(query - mean)
     nn = train[nearest_neighbours(query, base)]
     return {int(i): ds.images[j]["sentences"][0]["tokens"] for i, j in zip(idx, nn)}
-
-
-def _unit(X):
-    n = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(n > 0, n, 1.0)
 
 
 def nn_distances(ds) -> list:
     """The distances the nearest neighbour may use: L2 and cosine on each feature map that
     applies (raw; square root for non-negative features; log for class probabilities)."""
-    maps = feature_maps(np.asarray(ds.feats[ds.split_indices("train")[:1000]]))
+    maps = feature_maps(np.asarray(ds.feats[ds.split_indices("train")], dtype=np.float64))
     return [f"{m} on {name} features" for name in maps for m in ("L2", "cosine")]
 
 
