@@ -16,8 +16,7 @@ The family (every member a few dense solves on the host; Hodosh et al. 2013 used
 with Y the training images' features, centred and scaled to unit mean variance. Every member of
 the grid is scored on validation by the sum of the six R@K (the trainers' checkpoint criterion),
 so the baseline gets a tuning budget like the one a user gives the model, and the winner is
-named with its settings. On the real development set (`../shared/data/flickr8k_xception_probs`)
-CCA on log p wins; on the shapes world, ridge (docs/benchmarks.md, issue 22).
+named with its settings (which members win where: docs/benchmarks.md, issue 22).
 """
 from __future__ import annotations
 
