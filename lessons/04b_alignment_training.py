@@ -149,7 +149,7 @@ save(fig, FIG, "alignment_training")
 # random embeddings, with every hinge active.
 # Both are changes of coordinates or of initial values: the model family is still Eq. 1-9.
 # One more step is not linear: class probabilities (rows >= 0 summing to 1) are first replaced
-# by their logarithm (`--log-probs auto`). A softmax keeps its evidence in the ratios of its tiny
+# by their logarithm (`--feature-map auto`). A softmax keeps its evidence in the ratios of its tiny
 # entries, which log p (the logits up to a constant) lays out for a linear map and p hides; on
 # the class-probability family this lifts the test R@10 from about 48 to about 97. The model is
 # then Eq. 1 on log p, and the baselines are given log p too, so both see the same input.
@@ -168,7 +168,7 @@ print(f"{'family':<10}{'raw |x|':>10}{'normalised |x|':>16}{'raw':>12}{'normalis
 for family in ("fc7", "probs", "fc7_large"):
     make_family_world(tmp / family, family, n_images=200, seed=0, dim=256)
     fds = load_dataset(tmp / family)
-    fcfg = AlignConfig(embed=64, hidden=64, word_dim=32, whiten=0, log_probs="auto")
+    fcfg = AlignConfig(embed=64, hidden=64, word_dim=32, whiten=0, feature_map="auto")
     fvocab = Vocab.build(fds.sentences_of("train")[1])
     fnorm = fit_norm(fds, fcfg)
     raw = np.linalg.norm(fds.feats, axis=1).mean()
@@ -422,7 +422,7 @@ save(fig, FIG, "training_diagnostics")
 Bc = 50
 ccfg = AlignConfig(regions=True, epochs=3, batch_size=Bc, embed=64, hidden=64, word_dim=32,
                    lr=1e-2, momentum=0.9, weight_decay=1e-4, grad_clip=5.0, dropout=0.0,
-                   whiten=0, init_scale=0.3, word_threshold=5, seed=0)
+                   whiten=0, init_scale=0.3, word_threshold=5, seed=0, feature_map="auto")
 cvocab = Vocab.build(ds.sentences_of("train")[1], threshold=ccfg.word_threshold)
 cmodel = build_model(ccfg, len(cvocab), ds.feature_dim, norm=fit_norm(ds, ccfg))
 cfixed = next(iter(ranking_batches(ds, cvocab, "train", Bc, rng=0, regions=True)))

@@ -82,7 +82,7 @@ def generator_config():
     # Every setting that shapes training is written out, not left to GenConfig's defaults, so
     # that a change of the trainer's defaults does not move the lessons' figures.
     common = dict(lr=1e-3, decay=0.999, grad_clip=5.0, weight_decay=1e-6, word_threshold=5,
-                  eval_beam=3, cell="rnn", image_every_step=False, whiten=0, log_probs="auto",
+                  eval_beam=3, cell="rnn", image_every_step=False, whiten=0, feature_map="auto",
                   max_len=40, best="perplexity", patience=5, seed=0)
     if QUICK:
         return GenConfig(hidden=128, word_dim=64, dropout=0.0, batch_size=25, epochs=30, **common)
@@ -100,7 +100,7 @@ def alignment_config():
     return AlignConfig(regions=True, epochs=8 if QUICK else 12, batch_size=50, embed=64,
                        hidden=64, word_dim=32, lr=1e-3, dropout=0.2, whiten=64, seed=0,
                        score="eq8", momentum=0.9, weight_decay=1e-4, grad_clip=5.0,
-                       word_threshold=5, init_scale=0.3, log_probs="auto")
+                       word_threshold=5, init_scale=0.3, feature_map="auto")
 
 
 def _trained(kind: str, world: Path, cfg, train) -> Path:

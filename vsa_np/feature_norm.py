@@ -43,19 +43,29 @@ dropout zeroes entries of x' (mixtures of the raw features once Z whitens), and 
 |W_m|^2 = |Z^-1 (Z W_m)|^2 penalises the raw-coordinate matrix Z W_m unevenly, least along the
 directions Z amplifies. Same model family, different training.
 
-Class probabilities first go through a logarithm (`log`; the trainers' `--log-probs auto` does
-it when every training feature row is non-negative and sums to 1). A softmax output p keeps the
-CNN's evidence in the ratios of its small entries: log p is the logits up to a constant per
-image, which a linear map can read, while p itself is one or two large entries and a thousand
-near-zero ones that any linear map of p ignores. Measured on the class-probability family
-(`tests/test_family_training.py`'s sizes, test split): the alignment model's R@10 went from
-48 / 47 to 97 / 99 (annotation / search), and the generator's CIDEr-D from 1.24 to 2.94. The
-baselines could then read log p too, so that model and baseline saw the same input: ridge R@10
-87 / 80, nearest-neighbour CIDEr-D 2.92 (1.40 on raw p); they now choose among raw, sqrt and log
-features on validation (`feature_maps`). The floor is far
-below a float32 softmax's smallest outputs (a quarter of this family's entries are below 1e-8).
-With the logarithm the model is Eq. 1 / Eq. 13 on log p, no longer on p: a choice, like the
-rest of this map, that the paper (which uses fc7) did not need.
+First the features can be read through a map (`map`: raw, sqrt or log; the trainers'
+`--feature-map`):
+
+- Class probabilities (every row non-negative, summing to 1) through their logarithm (what
+  `auto` does for them, in both trainers). A softmax output p keeps the CNN's evidence in the
+  ratios of its small entries: log p is the logits up to a constant per image, which a linear
+  map can read, while p itself is one or two large entries and a thousand near-zero ones that
+  any linear map of p ignores. Measured on the class-probability family
+  (`tests/test_family_training.py`'s sizes, test split): the alignment model's R@10 went from
+  48 / 47 to 97 / 99 (annotation / search), and the generator's CIDEr-D from 1.24 to 2.94. The
+  floor is far below a float32 softmax's smallest outputs (a quarter of this family's entries
+  are below 1e-8).
+- Non-negative features (ReLU activations: fc7, pooled maps) can go through their square root,
+  the Hellinger map, so that a few large activations do not swamp the many small ones. It is
+  not always better: on the fc7 family the alignment model's test R@10 goes from 60.0 / 74.4 to
+  68.0 / 84.1 with it, but on the shapes world's features the generator's CIDEr-D falls
+  (docs/benchmarks.md, issue 22). So the alignment trainer's default, `--feature-map baseline`,
+  reads the features through the map of the linear baseline's winner, chosen on validation
+  (alignment/train.py, `fit_norm`); the generator's `auto` reads raw features.
+
+The baselines choose among the same raw, sqrt and log maps on validation (`feature_maps`). With
+a map the model is Eq. 1 / Eq. 13 on log p or sqrt x, no longer on x: a choice, like the rest of
+this map, that the paper (which uses raw fc7) did not need.
 
 Cost: x' = r x + ((x U_k) (d - r)) U_k^T with r the rest gain and d the k scales: two (rows, D) x
 (D, k) products and a pass over the features, never a (D, D) matrix. The top k directions come
@@ -89,6 +99,27 @@ def unit_rows(X: numpy.ndarray) -> numpy.ndarray:
     return X / numpy.where(norm > 0, norm, 1.0)
 
 
+MAPS = ("raw", "sqrt", "log")
+
+
+def choose_map(X, feature_map: str = "auto") -> str:
+    """The map the trainers read features X (n, D) through: `feature_map` itself, or for "auto"
+    log for class probabilities and raw otherwise."""
+    if feature_map != "auto":
+        return feature_map
+    return "log" if is_probabilities(X) else "raw"
+
+
+def apply_map(x, name: str):
+    """x (any array of numpy or of the backend) read through map `name` (a fresh array)."""
+    m = numpy if isinstance(x, numpy.ndarray) else xp
+    if name == "log":
+        return m.log(m.maximum(x, LOG_FLOOR))
+    if name == "sqrt":
+        return m.sqrt(m.maximum(x, 0))
+    return x * 1
+
+
 def feature_maps(train_X: numpy.ndarray) -> dict:
     """{name: function} of the image feature maps that apply to these training features."""
     maps = {"raw": lambda X: X}
@@ -101,8 +132,8 @@ def feature_maps(train_X: numpy.ndarray) -> dict:
 
 @dataclass
 class FeatureNorm:
-    """x' = rest * (y - mean) + (((y - mean) @ basis) * (scale - rest)) @ basis.T, with y = x,
-    or y = log(max(x, LOG_FLOOR)) when `log` (class probabilities).
+    """x' = rest * (y - mean) + (((y - mean) @ basis) * (scale - rest)) @ basis.T, with y the
+    features read through `map`: x ("raw"), sqrt(max(x, 0)) or log(max(x, LOG_FLOOR)).
 
     mean: (D,) or None (no centring)   basis: (D, k) orthonormal columns   scale: (k,)
     rest: float   variance: (k,) the variances lam_i of the top k directions (for reports).
@@ -112,7 +143,11 @@ class FeatureNorm:
     scale: object
     rest: float
     variance: object = None
-    log: bool = False
+    map: str = "raw"
+
+    @property
+    def log(self) -> bool:
+        return self.map == "log"
 
     @property
     def dim(self) -> int:
@@ -126,21 +161,20 @@ class FeatureNorm:
         """The same map with its arrays on the backend's device in `dtype`."""
         return FeatureNorm(None if self.mean is None else to_device(self.mean, dtype),
                            to_device(self.basis, dtype), to_device(self.scale, dtype),
-                           float(self.rest), self.variance, self.log)
+                           float(self.rest), self.variance, self.map)
 
     def host(self) -> "FeatureNorm":
         """The same map as host float64 arrays (for checks that must not touch the device)."""
         def f64(a):
             return None if a is None else numpy.asarray(to_host(a), dtype=numpy.float64)
         return FeatureNorm(f64(self.mean), f64(self.basis), f64(self.scale), float(self.rest),
-                           self.variance, self.log)
+                           self.variance, self.map)
 
     def __call__(self, x):
         """x: (n, D) features (any array of this backend) -> x' (n, D), a fresh array."""
-        if self.log:                 # host arrays (checks) or the backend's (models)
-            m = numpy if isinstance(x, numpy.ndarray) else xp
-            x = m.log(m.maximum(x, LOG_FLOOR))
-        x = x - self.mean if self.mean is not None else x * 1   # a copy either way
+        x = apply_map(x, self.map)   # host arrays (checks) or the backend's (models); a copy
+        if self.mean is not None:
+            x -= self.mean
         if self.k:
             top = (x @ self.basis) * (self.scale - self.rest)   # (n, k): the top directions
             x *= self.rest
@@ -159,8 +193,8 @@ class FeatureNorm:
         """The arrays to save in a checkpoint (`checkpoint.save_checkpoint(buffers=...)`)."""
         out = {"norm_basis": to_host(self.basis), "norm_scale": to_host(self.scale),
                "norm_rest": numpy.float64(self.rest)}
-        if self.log:
-            out["norm_log"] = numpy.float64(1.0)
+        if self.map != "raw":
+            out[f"norm_{self.map}"] = numpy.float64(1.0)      # norm_log or norm_sqrt
         if self.mean is not None:
             out["norm_mean"] = to_host(self.mean)
         return out
@@ -171,7 +205,12 @@ class FeatureNorm:
         if "norm_basis" not in buffers:
             return None
         return cls(buffers.get("norm_mean"), buffers["norm_basis"], buffers["norm_scale"],
-                   float(buffers["norm_rest"]), log=bool(buffers.get("norm_log", 0.0)))
+                   float(buffers["norm_rest"]), map=saved_map(buffers))
+
+
+def saved_map(buffers: dict) -> str:
+    """The map a checkpoint's buffers (`FeatureNorm.buffers`) read the features through."""
+    return next((m for m in MAPS if buffers.get(f"norm_{m}", 0.0)), "raw")
 
 
 
@@ -191,15 +230,13 @@ def top_directions(X: numpy.ndarray, k: int, iters: int = 4, oversample: int = 1
 
 def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1e-3,
                      seed: int = 0, sq_norm: float | None = None,
-                     log: bool = False) -> FeatureNorm:
+                     map: str = "raw") -> FeatureNorm:
     """Fit the map on training features X (n, D) (host; rows of images or regions).
 
     sq_norm: when given, a last global gain makes the mean squared norm of the normalised
     training features equal to it (the alignment trainer asks for 1; see `fit_on_split`).
-    log: take log(max(x, LOG_FLOOR)) first (class probabilities; see the module docstring)."""
-    X = numpy.asarray(X, dtype=numpy.float64)
-    if log:
-        X = numpy.log(numpy.maximum(X, LOG_FLOOR))
+    map: read X through "raw", "sqrt" or "log" first (see the module docstring)."""
+    X = apply_map(numpy.asarray(X, dtype=numpy.float64), map)
     n, D = X.shape
     if n < 2:
         raise ValueError(f"fitting the feature normalisation needs at least 2 feature rows, "
@@ -221,23 +258,23 @@ def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1
         now = float((lam * scale ** 2).sum()) + max(total - float(lam.sum()), 0.0) * rest ** 2
         gain = numpy.sqrt(sq_norm / max(now, tiny))
         scale, rest = scale * gain, rest * gain
-    return FeatureNorm(mean, U, scale, float(rest), lam, log)
+    return FeatureNorm(mean, U, scale, float(rest), lam, map)
 
 
 def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int = 0,
                  eps_rel: float = 1e-3, seed: int = 0, max_images: int = 4000,
-                 sq_norm: float | None = None, log_probs: str = "auto") -> FeatureNorm:
+                 sq_norm: float | None = None, feature_map: str = "auto") -> FeatureNorm:
     """Fit the map on the features of `images` (the training split): feats (N, D) one vector per
     image, or (N, R, D) regions with n_regions (N,). At most `max_images` images, drawn with
-    `seed`, so the fit stays a few seconds on MSCOCO. log_probs: "log", "raw", or "auto" (log
-    when the training features are class probabilities, `is_probabilities`)."""
+    `seed`, so the fit stays a few seconds on MSCOCO. feature_map: "raw", "sqrt", "log" or
+    "auto" (`choose_map`)."""
     images = numpy.asarray(images)
     if len(images) > max_images:
         images = numpy.sort(numpy.random.default_rng([seed, 7]).choice(images, max_images,
                                                                        replace=False))
     X = numpy.concatenate(list(feature_rows(feats, images, n_regions)))
-    log = log_probs == "log" or (log_probs == "auto" and is_probabilities(X))
-    return fit_feature_norm(X, center, whiten, eps_rel, seed, sq_norm, log)
+    return fit_feature_norm(X, center, whiten, eps_rel, seed, sq_norm,
+                            choose_map(X, feature_map))
 
 
 def check_scale(norm: FeatureNorm | None, X, where, limit: float = 1e3) -> None:

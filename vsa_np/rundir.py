@@ -33,6 +33,7 @@ from vsa_np.checkpoint import (load_checkpoint, load_meta, named, require_float,
 from vsa_np.data.vocab import Vocab
 from vsa_np.config import config_changes, config_from_dict
 from vsa_np.errors import DataError, TrainingError, UserError
+from vsa_np.feature_norm import saved_map
 from vsa_np.paths import output_folder
 from vsa_np.safe_read import field as json_field
 from vsa_np.safe_read import load_json
@@ -253,7 +254,12 @@ class RunDir:
         if stem != self.last_path:                 # said even with --quiet: state was lost
             print(f"resuming from {stem}.npz ({self.last_path}.npz is missing, unreadable or "
                   f"older); the optimiser's state starts afresh", file=sys.stderr)
-        split_buffers(params)                       # the model's constants, not parameters
+        consts = split_buffers(params)              # the model's constants, not parameters
+        if self.buffers is not None and saved_map(consts) != saved_map(self.buffers):
+            raise DataError(f"{stem}.npz: the run read its features through the "
+                            f"{saved_map(consts)} map, this config through the "
+                            f"{saved_map(self.buffers)} map; pass --feature-map "
+                            f"{saved_map(consts)} to continue it")
         state = meta.get("train_state")
         if not isinstance(state, dict):
             raise DataError(f"{stem}.npz: no train_state to resume from")

@@ -8,7 +8,9 @@ in about a minute on two cores), and must
   class probabilities, see docs/benchmarks.md, issue 22);
 - generator: write a caption of its own for most test images and beat the nearest-neighbour
   captions' CIDEr-D (on class probabilities and their logarithms: come within 10% of it; see
-  the test).
+  the test);
+- start auto: train again from the linear baseline exactly when the run from random loses to
+  it on validation, and keep the better.
 
 The two scaled families (fc7 x 1e-3, x 1e3) give the same normalised features as fc7 (checked
 exactly below), so their training is fc7's training; the first scores and the first perplexity of
@@ -49,10 +51,12 @@ def _align(world, run):
     from vsa_np.trained import load_alignment
     from vsa_np.alignment.train import AlignConfig, train_alignment
 
-    train_alignment(world, run, AlignConfig(**ALIGN), quiet=True, log=lambda *a: None)
+    summary = train_alignment(world, run, AlignConfig(**ALIGN), quiet=True, log=lambda *a: None)
     ds = load_dataset(world)
     model, vocab, _ = load_alignment(run / "best")
-    return {"model": evaluate_retrieval(model, ds, vocab, "test", False),
+    return {"model": evaluate_retrieval(model, ds, vocab, "test", False), "map": model.norm.map,
+            "baseline_map": LinearBaseline(ds).member.image,
+            "val": evaluate_retrieval(model, ds, vocab, "val", False), "start": summary["start"],
             "baseline": LinearBaseline(ds, models=("ridge",)).metrics("test")}
 
 
@@ -85,6 +89,33 @@ def test_alignment_beats_the_bag_of_words_baseline(results, family):
     for direction in ("annotation", "search"):
         model, base = r["model"][direction]["R@10"], r["baseline"][direction]["R@10"]
         assert model > base, f"{family} {direction}: R@10 {model:.1f} vs baseline {base:.1f}"
+
+
+@pytest.mark.parametrize("family", TRAINED)
+def test_start_auto_trains_from_the_baseline_only_when_the_model_loses_to_it(results, family):
+    """start auto (choose_start): a second run, from the baseline, exactly when the run from
+    random is below the baseline on validation; the better of the two is kept. On fc7, z-scored
+    and L2-normalised features the model beats the baseline from random (one run); on class
+    probabilities the CCA baseline is ahead on validation and the second run is made (the run
+    from random still wins there: docs/benchmarks.md, issue 22)."""
+    r = results[("align", family)]
+    start = r["start"]
+    best = start["best_rsum"]
+    assert ("linear" in best) == (best["random"] < start["baseline_rsum"])
+    assert start["chosen"] == max(best, key=best.get)
+    assert r["val"]["rsum"] == pytest.approx(best[start["chosen"]], abs=1e-6)   # what --out holds
+    if family in ("fc7", "zscore", "l2"):
+        assert set(best) == {"random"}, f"{family}: {start}"
+
+
+@pytest.mark.parametrize("family", TRAINED)
+def test_the_trained_model_read_the_features_as_its_baseline(results, family):
+    """--feature-map baseline: the checkpoint's map is the baseline winner's; on fc7 and L2
+    activations that is sqrt (the Hellinger map: +8 / +10 test R@10 on fc7 against raw)."""
+    r = results[("align", family)]
+    assert r["map"] == r["baseline_map"]
+    if family in ("fc7", "l2"):
+        assert r["map"] == "sqrt"
 
 
 @pytest.mark.parametrize("family", TRAINED)
@@ -124,6 +155,22 @@ def test_scaled_families_give_fc7s_normalised_features(small_worlds):
         np.testing.assert_allclose(got[f], got["fc7"], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("family,want", [("probs", "log"), ("zscore", "raw")])
+def test_the_alignment_model_reads_the_features_as_its_baseline_does(small_worlds, family,
+                                                                     want):
+    """--feature-map baseline (train-align's default): the map of the linear baseline's winner,
+    chosen on validation; on these worlds log for probabilities, raw for z-scored features (the
+    trained runs above: sqrt on fc7)."""
+    from vsa_np.alignment.baseline import LinearBaseline
+    from vsa_np.alignment.train import AlignConfig, fit_norm
+
+    ds = load_dataset(small_worlds / family)
+    base = LinearBaseline(ds)
+    assert base.member.image == want, base.member.describe()
+    assert fit_norm(ds, AlignConfig()).map == want == fit_norm(ds, AlignConfig(), base).map
+    assert fit_norm(ds, AlignConfig(feature_map="auto")).map == ("log" if want == "log" else "raw")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_first_scores_and_perplexity_are_of_order_one(small_worlds, family, tmp_path):
     """The first ranking loss is about 2(B-1) per pair (all hinges active, scores small), and
@@ -133,7 +180,7 @@ def test_first_scores_and_perplexity_are_of_order_one(small_worlds, family, tmp_
 
     world = small_worlds / family
     train_alignment(world, tmp_path / "a", AlignConfig(embed=32, hidden=16, word_dim=8,
-                                                       epochs=1, batch_size=50),
+                                                       epochs=1, batch_size=50, start="random"),
                     quiet=True, log=lambda *a: None)
     first = json.loads((tmp_path / "a" / "log.json").read_text())["train"][0]["loss"]
     # all-equal scores give exactly 2(B-1); the rescaled start (std 0.3, and dropout on top of

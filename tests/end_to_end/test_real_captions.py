@@ -5,9 +5,10 @@ real captions, a pretrained Xception's class probabilities; 700 / 100 / 200), is
   publishes (test R@10 54.5 / 54.8 for the best, on the square root of p), and names its winner.
 - The nearest-neighbour captions pick their distance on validation and score at least the CIDEr-D
   the README publishes (about 0.15).
-- The alignment model trained with the real-data recipe (`--start linear --dropout 0.2 --lr 3e-4`,
-  README "On the real Flickr8K") beats the ridge members of the family in both directions on the
-  test split. (It does NOT beat the family's CCA member, 63.5 / 63.8: docs/benchmarks.md.)
+- The alignment model trained with every default reaches the issue's test R@10 of 57 / 57 and
+  beats the ridge members of the family in both directions on the test split: its start auto
+  loses from random and keeps the run from the baseline (measured 61.0 / 59.6). (It does NOT
+  beat the family's CCA member, 63.5 / 63.8: docs/benchmarks.md.)
 Skipped when the shared data are absent."""
 import pytest
 
@@ -46,7 +47,7 @@ def test_nearest_neighbour_picks_its_distance_on_validation(real):
     assert report["distance"] == distance and report["CIDEr-D"] >= 0.15
 
 
-def test_the_alignment_model_beats_the_ridges_on_real_captions(real, tmp_path):
+def test_the_default_alignment_model_beats_the_ridges_on_real_captions(real, tmp_path):
     from threadpoolctl import threadpool_limits
 
     from vsa_np.alignment.evaluate import evaluate_retrieval
@@ -54,12 +55,13 @@ def test_the_alignment_model_beats_the_ridges_on_real_captions(real, tmp_path):
     from vsa_np.trained import load_alignment
 
     with threadpool_limits(2):
-        train_alignment(real, tmp_path / "run", AlignConfig(start="linear", dropout=0.2,
-                                                            lr=3e-4),
-                        quiet=True, log=lambda *a: None)
+        summary = train_alignment(real, tmp_path / "run", AlignConfig(), quiet=True,
+                                  log=lambda *a: None)
+    start = summary["start"]
+    assert start["best_rsum"]["random"] < start["baseline_rsum"] and start["chosen"] == "linear"
     ds = load_dataset(real)
     model, vocab, _ = load_alignment(tmp_path / "run" / "best")
     got = evaluate_retrieval(model, ds, vocab, "test", False)
     ridge = LinearBaseline(ds, models=("ridge",)).metrics("test")
     for d in ("annotation", "search"):
-        assert got[d]["R@10"] > ridge[d]["R@10"], (d, got[d], ridge[d])
+        assert got[d]["R@10"] >= 57 and got[d]["R@10"] > ridge[d]["R@10"], (d, got[d], ridge[d])

@@ -150,7 +150,7 @@ def _softmax_rows(n, d, seed):
 
 
 def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
-    """--log-probs auto: softmax rows are detected and mapped through log; other features are
+    """--feature-map auto: softmax rows are detected and mapped through log; other features are
     not; the map on p equals the plain map fitted on log p; it survives a checkpoint."""
     from vsa_np.feature_norm import feature_maps, fit_on_split, is_probabilities
 
@@ -159,7 +159,7 @@ def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
     assert not is_probabilities(np.abs(logits))              # non-negative, but no simplex
     images = np.arange(300)
     auto = fit_on_split(p, images, sq_norm=1.0)
-    assert auto.log and not fit_on_split(p, images, sq_norm=1.0, log_probs="raw").log
+    assert auto.log and not fit_on_split(p, images, sq_norm=1.0, feature_map="raw").log
     assert not fit_on_split(logits, images).log
     # log p = logits - logsumexp: a shift per row, which centring does not remove; compare
     # with the map fitted directly on log p, computed independently in float64
@@ -175,3 +175,50 @@ def test_class_probabilities_are_read_as_their_logarithm(tmp_path):
     assert again.log
     np.testing.assert_allclose(again.host()(p.astype(np.float64)),
                                auto.host()(p.astype(np.float64)), atol=1e-12)
+
+
+def test_the_square_root_map(tmp_path):
+    """--feature-map sqrt: the map on x equals the plain map fitted on sqrt x, computed here
+    independently; auto leaves ReLU-like features raw (only softmax rows go through log); the
+    map survives a checkpoint, and a checkpoint of the old layout (no map saved) reads raw."""
+    from vsa_np.feature_norm import choose_map, fit_on_split, saved_map
+
+    g = np.random.default_rng(3)
+    relu = np.maximum(g.standard_normal((300, 40)), 0).astype(np.float32)
+    images = np.arange(300)
+    assert [choose_map(x) for x in (relu, -relu, _softmax_rows(10, 5, 1)[0])] == \
+        ["raw", "raw", "log"]
+    assert choose_map(relu, "sqrt") == "sqrt"
+    root = fit_on_split(relu, images, sq_norm=1.0, feature_map="sqrt")
+    assert root.map == "sqrt" and not root.log
+    plain = fit_feature_norm(np.sqrt(relu.astype(np.float64)), sq_norm=1.0)
+    np.testing.assert_allclose(root.host()(relu.astype(np.float64)),
+                               plain.host()(np.sqrt(relu.astype(np.float64))), atol=1e-9)
+    save_checkpoint(tmp_path / "c", {"w": np.zeros(2)}, {}, buffers=root.buffers())
+    params, _, _ = load_checkpoint(tmp_path / "c")
+    buffers = split_buffers(params)
+    assert saved_map(buffers) == "sqrt" and FeatureNorm.from_buffers(buffers).map == "sqrt"
+    buffers.pop("norm_sqrt")
+    assert FeatureNorm.from_buffers(buffers).map == "raw"
+
+
+def test_resume_refuses_a_run_read_through_another_map(tiny_world, tmp_path):
+    """A run trained with one feature map cannot be continued with another: the line names
+    the checkpoint and the option that would continue it. A config saved under the old field
+    name (log_probs) still loads."""
+    from vsa_np.alignment.train import AlignConfig, train_alignment
+    from vsa_np.cli import main
+    from vsa_np.config import config_from_dict
+    from vsa_np.errors import DataError
+
+    out = tmp_path / "run"
+    small = [str(tiny_world), "--out", str(out), "--embed", "16", "--hidden", "8", "--word-dim",
+             "8", "--start", "random", "--quiet"]
+    assert main(["train-align", *small, "--epochs", "1", "--feature-map", "raw"]) == 0
+    with pytest.raises(DataError, match=r"last\.npz: the run read its features through the "
+                                        r"raw map, this config through the sqrt map; pass "
+                                        r"--feature-map raw"):
+        train_alignment(tiny_world, out, AlignConfig(embed=16, hidden=8, word_dim=8, epochs=2,
+                                                     start="random", feature_map="sqrt"),
+                        resume=True, quiet=True, log=lambda *a: None)
+    assert config_from_dict(AlignConfig, {"log_probs": "log"}).feature_map == "log"

@@ -64,19 +64,22 @@ def test_the_winner_has_the_best_validation_sum(fitted):
     assert len(fitted.members) == len(fitted.table) > 20
 
 
-def test_warm_start_makes_eq8_compute_the_cca_score(fitted):
+@pytest.mark.parametrize("read", ["raw", "sqrt"])
+def test_warm_start_makes_eq8_compute_the_cca_score(fitted, read):
     """With the other dimensions off (rest_gain 0), the warm-started model's Eq. 8 score of image
-    k and sentence l is y_k C . sum_t a_{w_t}, computed here from the member directly."""
+    k and sentence l is y_k C . sum_t a_{w_t}, computed here from the member directly, with the
+    model reading the features raw or through their square root."""
     from vsa_np.alignment.train import AlignConfig, build_model, fit_norm, warm_start
     from vsa_np.backend import to_host
     from vsa_np.data import encode_split
 
     ds, vocab = fitted.ds, fitted.vocab
-    cfg = AlignConfig(embed=64, hidden=64, word_dim=64, seed=1)
+    cfg = AlignConfig(embed=64, hidden=64, word_dim=64, seed=1, feature_map=read)
     model = build_model(cfg, len(vocab), ds.feature_dim, norm=fit_norm(ds, cfg))
     warm_start(model, fitted, k_max=16, rest_gain=0.0)
+    assert model.norm.map == read             # the warm start takes the best CCA member on it
     member = next(m for _, m in sorted(zip(fitted.values, fitted.members), key=lambda vm: -vm[0])
-                  if m.model == "CCA" and m.image == "raw")
+                  if m.model == "CCA" and m.image == read)
     images, _, s2i = fitted._sentences("val")
     enc = encode_split(ds, vocab, "val")
     feats = np.asarray(ds.feats[images], dtype=np.float64)
@@ -84,8 +87,9 @@ def test_warm_start_makes_eq8_compute_the_cca_score(fitted):
     mask = np.arange(enc.words.shape[1]) < enc.lengths[:, None]
     s, seg = model.embed_sentences(enc.words, mask)
     S = to_host(model.scores(v, None, s, seg, len(enc.lengths)))
-    mean, scale = fitted._stats["raw"]
+    mean, scale = fitted._stats[read]
     C, A = member.image_side[:, :16], member.text_side[:, :16]
     counts = bl.word_counts(ds.sentences_of("val")[1], vocab)
-    expected = ((feats - mean) * scale) @ C @ (counts @ A).T
+    mapped = {"raw": feats, "sqrt": np.sqrt(feats), "log": np.log(np.maximum(feats, 1e-30))}
+    expected = ((mapped[read] - mean) * scale) @ C @ (counts @ A).T
     np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-5)   # the model reads float32

@@ -64,8 +64,9 @@ class GenConfig:
         "help": "add b_v at every step of Eq. 14, not at t = 1 only (the paper's)"})
     whiten: int = field(default=0, metadata={
         "help": "whiten this many principal directions of the features (feature_norm.py)"})
-    log_probs: Literal["auto", "log", "raw"] = field(default="auto", metadata={
-        "help": "read class-probability features as their logarithm (auto: when they are)"})
+    feature_map: Literal["auto", "raw", "sqrt", "log"] = field(default="auto", metadata={
+        "help": "read the features through this map first (feature_norm.py); auto: log for "
+                "class probabilities, sqrt for other non-negative features, raw otherwise"})
     lr_grid: tuple[float, ...] = field(default=(), metadata={
         "help": "learning rates tried in short trials first, the best on validation wins "
                 "(what --lr auto sets)"})
@@ -138,7 +139,7 @@ def train_generator(data, out, cfg: GenConfig, resume=False, quiet=None, max_ste
         cfg = dataclasses.replace(cfg, lr=lr, weight_decay=wd)
     (source, enc), validate = training_data(ds, vocab, cfg)
     norm = fit_on_split(source.feats, np.unique(enc.img_idx), whiten=cfg.whiten, seed=cfg.seed,
-                        log_probs=cfg.log_probs)      # on the images (regions) it trains on
+                        feature_map=cfg.feature_map)      # on the images (regions) it trains on
     model = build_model(cfg, vocab, ds.feature_dim, norm)
     opt = RMSProp(cfg.lr, decay=cfg.decay)
     run = RunDir(out, cfg, resume=resume, quiet=quiet, best_key=f"val/{cfg.best}",
