@@ -58,10 +58,11 @@ First the features can be read through a map (`map`: raw, sqrt or log; the train
 - Non-negative features (ReLU activations: fc7, pooled maps) can go through their square root,
   the Hellinger map, so that a few large activations do not swamp the many small ones. It is
   not always better: on the fc7 family the alignment model's test R@10 goes from 60.0 / 74.4 to
-  68.0 / 84.1 with it, but on the shapes world's features the generator's CIDEr-D falls
-  (docs/benchmarks.md, issue 22). So the alignment trainer's default, `--feature-map baseline`,
-  reads the features through the map of the linear baseline's winner, chosen on validation
-  (alignment/train.py, `fit_norm`); the generator's `auto` reads raw features.
+  68.0 / 84.1 with it, but in the quick demo on the shapes world the generator's CIDEr-D fell
+  from 2.03 to 1.42 (docs/benchmarks.md, issue 22). So the alignment trainer's default,
+  `--feature-map baseline`, reads whole-image features through the map of the linear
+  baseline's winner, chosen on validation (alignment/train.py, `fit_norm`); region models and
+  the generator read through `auto`: log for class probabilities, raw otherwise.
 
 The baselines choose among the same raw, sqrt and log maps on validation (`feature_maps`). With
 a map the model is Eq. 1 / Eq. 13 on log p or sqrt x, no longer on x: a choice, like the rest of

@@ -88,8 +88,9 @@ class AlignConfig:
     feature_map: Literal["baseline", "auto", "raw", "sqrt", "log"] = field(
         default="baseline", metadata={
             "help": "read the features through this map first (feature_norm.py): baseline, "
-                    "the map of the linear baseline's winner (chosen on validation); auto, "
-                    "log for class probabilities and raw otherwise; or raw, sqrt, log"})
+                    "the map of the linear baseline's winner (chosen on validation; region "
+                    "models: auto); auto, log for class probabilities and raw otherwise; or "
+                    "raw, sqrt, log"})
     init_scale: float = field(default=0.3, metadata={
         "help": "std of the first scores, by rescaling W_m and W_d (0: the He scales)"})
     eval_every: int = field(default=0, metadata={
@@ -122,14 +123,15 @@ def build_model(cfg, vocab_size, image_dim, norm=None):
 def fit_norm(ds, cfg, base=None):
     """The fixed feature map (feature_norm.py) on the training regions or images, each vector
     of unit length on average (SGD's steps then mean the same for every feature size). With
-    feature_map "baseline" the features are read as the linear baseline's winner `base` reads
-    them (raw, sqrt or log, chosen on validation): the model starts from the input on which a
-    linear map of the captions does best (on the fc7 family sqrt, +8 R@10; on the shapes world
-    raw; on class probabilities log)."""
+    feature_map "baseline" a whole-image model reads the features as the linear baseline's
+    winner `base` reads them (raw, sqrt or log, chosen on validation): the input on which a
+    linear map of the captions does best (on the fc7 family sqrt, +8 R@10; on class
+    probabilities log). The baseline scores whole images, so a region model reads "auto"."""
     feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
     name = cfg.feature_map
-    if name == "baseline":
-        name = (base or LinearBaseline(ds, threshold=cfg.word_threshold)).member.image
+    if name == "baseline":           # the baseline reads whole images; region models: auto
+        name = "auto" if cfg.regions else \
+            (base or LinearBaseline(ds, threshold=cfg.word_threshold)).member.image
     return fit_on_split(feats, ds.split_indices("train"), n_regions, whiten=cfg.whiten,
                         seed=cfg.seed, sq_norm=1.0, feature_map=name)
 
@@ -228,10 +230,10 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
         lr, wd, trials = search_lr(train_alignment, data, out, cfg, higher_is_better=True, log=log)
         cfg = dataclasses.replace(cfg, lr=lr, weight_decay=wd)
     base = baseline
-    if cfg.feature_map == "baseline" or (cfg.start == "linear" and not cfg.regions):
+    if not cfg.regions and (cfg.feature_map == "baseline" or cfg.start == "linear"):
         base = base or LinearBaseline(ds, threshold=cfg.word_threshold)
     model = build_model(cfg, len(vocab), ds.feature_dim, norm=fit_norm(ds, cfg, base))
-    if cfg.feature_map == "baseline":
+    if cfg.feature_map == "baseline" and not cfg.regions:
         log(f"features read through the {model.norm.map} map, the linear baseline's choice "
             f"({base.member.describe()})")
     if cfg.word_vectors and not resume:
