@@ -167,7 +167,7 @@ def test_the_alignment_model_reads_the_features_as_its_baseline_does(small_world
     ds = load_dataset(small_worlds / family)
     base = LinearBaseline(ds)
     assert base.member.image == want, base.member.describe()
-    assert fit_norm(ds, AlignConfig()).map == want == fit_norm(ds, AlignConfig(), base).map
+    assert fit_norm(ds, AlignConfig(), base).map == want
     assert fit_norm(ds, AlignConfig(feature_map="auto")).map == ("log" if want == "log" else "raw")
 
 

@@ -288,10 +288,16 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     `out` and only the one kept is moved into it. -> the kept run's summary, with "start":
     {"chosen", "best_rsum": {start: value}, "baseline_rsum"}."""
     out = output_folder(out, "--out")
+    ds = load_dataset(data)               # bad data: one line, before anything is written
+    ds.require_features()
     out.mkdir(parents=True, exist_ok=True)
     lock = _FolderLock(out)               # held until the chosen run's files are in place
     _refuse_a_finished_run(out, lock)
-    base = baseline or LinearBaseline(load_dataset(data), threshold=cfg.word_threshold)
+    try:
+        base = baseline or LinearBaseline(ds, threshold=cfg.word_threshold)
+    except BaseException:
+        lock.release()
+        raise
     trials = Path(tempfile.mkdtemp(prefix=".starts-", dir=out))
     try:
         runs = {"random": train_alignment(data, trials / "random",
