@@ -71,3 +71,27 @@ def test_resume_continues_the_kept_run_from_its_own_start(world, tmp_path):
     again = json.loads((out / "last.json").read_text())
     assert again["config"]["start"] == first["config"]["start"] in ("random", "linear")
     assert again["train_state"]["epoch"] > first["train_state"]["epoch"]
+
+
+def test_an_interrupted_second_run_keeps_the_finished_first(world, baseline, tmp_path,
+                                                            monkeypatch):
+    """Ctrl-C during the run from the baseline: --out holds the finished run from random (not
+    nothing), and no hidden folder is left."""
+    import vsa_np.alignment.train as trainer
+
+    real_train = trainer.train_alignment
+
+    def stopped_when_warm(data, out, cfg, **kw):
+        if cfg.start == "linear":
+            raise KeyboardInterrupt
+        return real_train(data, out, cfg, **kw)
+
+    monkeypatch.setattr(trainer, "train_alignment", stopped_when_warm)
+    out, lines = tmp_path / "run", []
+    with pytest.raises(KeyboardInterrupt):
+        trainer.choose_start(world, out, AlignConfig(**SMALL, lr=1e-9), True, lines.append,
+                             baseline)
+    assert sorted(p.name for p in out.iterdir() if p.name != ".lock") == \
+        ["best.json", "best.npz", "last.json", "last.npz", "log.json"]
+    assert _kept(world, out)[1]["start"] == "random"
+    assert lines[-1].startswith("start auto: stopped during the run from the baseline")

@@ -282,10 +282,10 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     """start "auto": train from random; when that run's best validation R@K sum is below the
     linear baseline's, train again from the baseline (warm_start) with `warm_lr` and
     `warm_dropout`, and keep the better of the two on validation. The paper's model learns
-    more than a linear map where there is enough to learn (the shapes world, the synthetic
-    families); on 700 real pictures it learns less from noise than from what the captions
-    already say (docs/benchmarks.md, issue 22). Both runs are trained in a hidden folder of
-    `out` and only the one kept is moved into it. -> the kept run's summary, with "start":
+    more than a linear map where there is enough to learn (the synthetic feature families); on
+    700 real pictures it learns less from noise than from what the captions already say
+    (docs/benchmarks.md, issue 22). Both runs are trained in a hidden folder of `out` and only
+    the one kept is moved into it (the first, if the second is interrupted). -> the kept run's summary, with "start":
     {"chosen", "best_rsum": {start: value}, "baseline_rsum"}."""
     out = output_folder(out, "--out")
     ds = load_dataset(data)               # bad data: one line, before anything is written
@@ -299,10 +299,11 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
         lock.release()
         raise
     trials = Path(tempfile.mkdtemp(prefix=".starts-", dir=out))
+    runs, chosen = {}, None
     try:
-        runs = {"random": train_alignment(data, trials / "random",
-                                          dataclasses.replace(cfg, start="random"),
-                                          quiet=quiet, log=log, baseline=base)}
+        runs["random"] = train_alignment(data, trials / "random",
+                                         dataclasses.replace(cfg, start="random"),
+                                         quiet=quiet, log=log, baseline=base)
         linear = runs["random"]["baseline_val"]["rsum"]
         if runs["random"]["best_rsum"] < linear:
             log(f"start auto: from random the best validation R@K sum is "
@@ -318,12 +319,17 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
                 log(f"start auto: the run from the baseline stopped ({e}); keeping the one "
                     f"from random")
         chosen = max(runs, key=lambda k: runs[k]["best_rsum"])
-        for f in sorted((trials / chosen).iterdir()):
-            if not f.name.startswith("."):
-                os.replace(f, out / f.name)
-    finally:
+    finally:            # stopped during the second run: the finished first is kept, not lost
+        keep = chosen or ("random" if runs else None)
+        if keep:
+            for f in sorted((trials / keep).iterdir()):
+                if not f.name.startswith("."):
+                    os.replace(f, out / f.name)
         shutil.rmtree(trials, ignore_errors=True)
         lock.release()
+        if keep and not chosen:
+            log(f"start auto: stopped during the run from the baseline; {out} holds the "
+                f"finished run from random")
     if len(runs) > 1:
         log(f"start auto: kept the run from {chosen} (validation R@K sum "
             + ", ".join(f"{k} {v['best_rsum']:.1f}" for k, v in runs.items()) + ")")
