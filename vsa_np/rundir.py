@@ -102,6 +102,16 @@ def check_same_data(out, vocab, data) -> None:
                         f"continues a run on the data it was trained on")
 
 
+def check_log_path(out) -> Path:
+    """The checked output folder; DataError when its log.json is there but not a file (the run
+    writes its log there)."""
+    out = output_folder(out, "--out")
+    if os.path.lexists(out / "log.json") and not (out / "log.json").is_file():
+        raise DataError(f"{out / 'log.json'}: is not a file (a folder?); the run writes its "
+                        f"log there: move it away")
+    return out
+
+
 def _refuse_a_finished_run(out: Path, lock) -> None:
     """UserError (releasing `lock`) when `out` already holds checkpoints: a new run would
     overwrite them."""
@@ -219,10 +229,7 @@ class RunDir:
         self._loaded = None                         # (params, optim_state) read on resume
         self._t0 = time.perf_counter()
         self._bar = None
-        output_folder(self.out, "--out")
-        if os.path.lexists(self.log_path) and not self.log_path.is_file():
-            raise DataError(f"{self.log_path}: is not a file (a folder?); the run writes its "
-                            f"log there: move it away")
+        check_log_path(self.out)
         if resume:                                   # DataError, before anything is created
             resume_point(self.out)
             if self.log_path.is_file():

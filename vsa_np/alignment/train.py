@@ -33,9 +33,8 @@ from vsa_np.core.train import SGDMomentum, train
 from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.paths import output_folder
-from vsa_np.rundir import (RunDir, _FolderLock, _refuse_a_finished_run, check_same_data,
-                           checkpoints_line, resume_config)
+from vsa_np.rundir import (RunDir, _FolderLock, _refuse_a_finished_run, check_log_path,
+                           check_same_data, checkpoints_line, resume_config)
 from vsa_np.tuning import add_trainer_arguments, search_lr, trainer_config
 
 PAPER = {"paper": True}
@@ -218,13 +217,9 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
             return choose_start(data, out, cfg, quiet, log, baseline)
         cfg = dataclasses.replace(cfg, start=resume_config(out, AlignConfig).start
                                   if resume else "random")
-    ds = load_dataset(data, regions=cfg.regions)
-    ds.require_features()
-    vocab = Vocab.build(ds.sentences_of("train")[1], threshold=cfg.word_threshold).require_words()
+    ds, vocab = usable_data(data, cfg)
     if resume:
         check_same_data(out, vocab, data)
-    if len(ds.split_indices("val")) == 0:
-        raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
     trials = None
     if cfg.lr_grid and not resume:               # the paper cross-validates the rate
         lr, wd, trials = search_lr(train_alignment, data, out, cfg, higher_is_better=True, log=log)
@@ -278,6 +273,17 @@ def train_alignment(data, out, cfg: AlignConfig, resume=False, quiet=None, log=p
             "warnings": list(watch.warnings.values())}
 
 
+def usable_data(data, cfg):
+    """(dataset, vocabulary) of the dataset folder `data`, or the DataError that says why a run
+    cannot train on it (no features, no word kept, no validation images)."""
+    ds = load_dataset(data, regions=cfg.regions)
+    ds.require_features()
+    vocab = Vocab.build(ds.sentences_of("train")[1], threshold=cfg.word_threshold).require_words()
+    if len(ds.split_indices("val")) == 0:
+        raise DataError(f"{data}: no validation images (needed to pick the best checkpoint)")
+    return ds, vocab
+
+
 def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     """start "auto": train from random; when that run's best validation R@K sum is below the
     linear baseline's, train again from the baseline (warm_start) with `warm_lr` and
@@ -287,9 +293,8 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     (docs/benchmarks.md, issue 22). Both runs are trained in a hidden folder of `out` and only
     the one kept is moved into it (the first, if the second is interrupted). -> the kept run's summary, with "start":
     {"chosen", "best_rsum": {start: value}, "baseline_rsum"}."""
-    out = output_folder(out, "--out")
-    ds = load_dataset(data)               # bad data: one line, before anything is written
-    ds.require_features()
+    out = check_log_path(out)
+    ds, _ = usable_data(data, cfg)        # bad data: one line, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     lock = _FolderLock(out)               # held until the chosen run's files are in place
     _refuse_a_finished_run(out, lock)
