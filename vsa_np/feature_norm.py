@@ -43,7 +43,7 @@ dropout zeroes entries of x' (mixtures of the raw features once Z whitens), and 
 |W_m|^2 = |Z^-1 (Z W_m)|^2 penalises the raw-coordinate matrix Z W_m unevenly, least along the
 directions Z amplifies. Same model family, different training.
 
-First the features can be read through a map (`map`: raw, sqrt or log; the trainers'
+First the features can be read through a map (`map`: raw, sqrt, log or ssqrt; the trainers'
 `--feature-map`):
 
 - Class probabilities (every row non-negative, summing to 1) through their logarithm (what
@@ -63,10 +63,17 @@ First the features can be read through a map (`map`: raw, sqrt or log; the train
   `--feature-map baseline`, reads whole-image features through the map of the linear
   baseline's winner, chosen on validation (alignment/train.py, `fit_norm`); region models and
   the generator read through `auto`: log for class probabilities, raw otherwise.
+- Signed features (z-scored, PCA-projected) can go through their signed square root,
+  sign(x) sqrt(|x|), the power normalisation of Perronnin, Sanchez and Mensink (2010): it tames
+  the heavy tails that z-scoring gives rare dimensions. On the real class probabilities z-scored
+  per dimension it lifts the linear baseline's test R@10 from 46.0 / 53.2 to 59.5 / 59.8 and the
+  alignment model's (defaults) from 41.5 / 42.1 to 54.0 / 52.3; on the z-scored family the
+  model's from 62.0 / 77.5 to 71.3 / 81.1.
 
-The baselines choose among the same raw, sqrt and log maps on validation (`feature_maps`). With
-a map the model is Eq. 1 / Eq. 13 on log p or sqrt x, no longer on x: a choice, like the rest of
-this map, that the paper (which uses raw fc7) did not need.
+The baselines choose among these maps on validation (`feature_maps`: raw always, sqrt and log
+where they apply, ssqrt for features with negative entries). With a map the model is Eq. 1 /
+Eq. 13 on the mapped features, no longer on x: a choice, like the rest of this map, that the
+paper (which uses raw fc7) did not need.
 
 Cost: x' = r x + ((x U_k) (d - r)) U_k^T with r the rest gain and d the k scales: two (rows, D) x
 (D, k) products and a pass over the features, never a (D, D) matrix. The top k directions come
@@ -100,7 +107,7 @@ def unit_rows(X: numpy.ndarray) -> numpy.ndarray:
     return X / numpy.where(norm > 0, norm, 1.0)
 
 
-MAPS = ("raw", "sqrt", "log")
+MAPS = ("raw", "sqrt", "log", "ssqrt")
 
 
 def choose_map(X, feature_map: str = "auto") -> str:
@@ -118,6 +125,8 @@ def apply_map(x, name: str):
         return m.log(m.maximum(x, LOG_FLOOR))
     if name == "sqrt":
         return m.sqrt(m.maximum(x, 0))
+    if name == "ssqrt":
+        return m.sign(x) * m.sqrt(m.abs(x))
     return x * 1
 
 
@@ -128,13 +137,16 @@ def feature_maps(train_X: numpy.ndarray) -> dict:
         maps["sqrt"] = numpy.sqrt
     if is_probabilities(train_X):
         maps["log"] = lambda X: numpy.log(numpy.maximum(X, LOG_FLOOR))
+    if float(train_X.min()) < 0:
+        maps["ssqrt"] = lambda X: apply_map(X, "ssqrt")
     return maps
 
 
 @dataclass
 class FeatureNorm:
     """x' = rest * (y - mean) + (((y - mean) @ basis) * (scale - rest)) @ basis.T, with y the
-    features read through `map`: x ("raw"), sqrt(max(x, 0)) or log(max(x, LOG_FLOOR)).
+    features read through `map`: x ("raw"), sqrt(max(x, 0)), log(max(x, LOG_FLOOR)) or
+    sign(x) sqrt(|x|) ("ssqrt").
 
     mean: (D,) or None (no centring)   basis: (D, k) orthonormal columns   scale: (k,)
     rest: float   variance: (k,) the variances lam_i of the top k directions (for reports).

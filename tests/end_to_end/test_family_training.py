@@ -111,11 +111,12 @@ def test_start_auto_trains_from_the_baseline_only_when_the_model_loses_to_it(res
 @pytest.mark.parametrize("family", TRAINED)
 def test_the_trained_model_read_the_features_as_its_baseline(results, family):
     """--feature-map baseline: the checkpoint's map is the baseline winner's; on fc7 and L2
-    activations that is sqrt (the Hellinger map: +8 / +10 test R@10 on fc7 against raw)."""
+    activations that is sqrt (the Hellinger map: +8 / +10 test R@10 on fc7 against raw), on
+    z-scored features the signed square root (+9 / +4 against raw)."""
     r = results[("align", family)]
     assert r["map"] == r["baseline_map"]
-    if family in ("fc7", "l2"):
-        assert r["map"] == "sqrt"
+    want = {"fc7": "sqrt", "l2": "sqrt", "zscore": "ssqrt", "probs": "log", "logprobs": "raw"}
+    assert r["map"] == want[family]
 
 
 @pytest.mark.parametrize("family", TRAINED)
@@ -155,12 +156,12 @@ def test_scaled_families_give_fc7s_normalised_features(small_worlds):
         np.testing.assert_allclose(got[f], got["fc7"], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("family,want", [("probs", "log"), ("zscore", "raw")])
+@pytest.mark.parametrize("family,want", [("probs", "log"), ("zscore", "ssqrt")])
 def test_the_alignment_model_reads_the_features_as_its_baseline_does(small_worlds, family,
                                                                      want):
     """--feature-map baseline (train-align's default): the map of the linear baseline's winner,
-    chosen on validation; on these worlds log for probabilities, raw for z-scored features (the
-    trained runs above: sqrt on fc7)."""
+    chosen on validation; on these worlds log for probabilities and the signed square root for
+    z-scored features (the trained runs above: sqrt on fc7)."""
     from vsa_np.alignment.baseline import LinearBaseline
     from vsa_np.alignment.train import AlignConfig, fit_norm
 

@@ -202,6 +202,27 @@ def test_the_square_root_map(tmp_path):
     assert FeatureNorm.from_buffers(buffers).map == "raw"
 
 
+def test_the_signed_square_root_map(tmp_path):
+    """--feature-map ssqrt: sign(x) sqrt(|x|), the map on x equals the plain map fitted on the
+    mapped features computed here; the baselines are offered it exactly for features with
+    negative entries; it survives a checkpoint."""
+    from vsa_np.feature_norm import feature_maps, fit_on_split, saved_map
+
+    g = np.random.default_rng(4)
+    signed = (g.standard_normal((300, 40)) ** 3).astype(np.float32)      # heavy tails
+    images = np.arange(300)
+    want = np.sign(signed.astype(np.float64)) * np.abs(signed.astype(np.float64)) ** 0.5
+    np.testing.assert_allclose(feature_maps(signed)["ssqrt"](signed.astype(np.float64)), want)
+    assert "ssqrt" not in feature_maps(np.abs(signed)) and "sqrt" not in feature_maps(signed)
+    root = fit_on_split(signed, images, sq_norm=1.0, feature_map="ssqrt")
+    plain = fit_feature_norm(want, sq_norm=1.0)
+    np.testing.assert_allclose(root.host()(signed.astype(np.float64)), plain.host()(want),
+                               atol=1e-9)
+    save_checkpoint(tmp_path / "c", {"w": np.zeros(2)}, {}, buffers=root.buffers())
+    params, _, _ = load_checkpoint(tmp_path / "c")
+    assert saved_map(split_buffers(params)) == "ssqrt"
+
+
 def test_resume_refuses_a_run_read_through_another_map(tiny_world, tmp_path):
     """A run trained with one feature map cannot be continued with another: the line names
     the checkpoint and the option that would continue it. A config saved under the old field

@@ -84,7 +84,7 @@ class AlignConfig:
                 "the start holds)"})
     whiten: int = field(default=0, metadata={
         "help": "whiten this many principal directions of the CNN features (feature_norm.py)"})
-    feature_map: Literal["baseline", "auto", "raw", "sqrt", "log"] = field(
+    feature_map: Literal["baseline", "auto", "raw", "sqrt", "log", "ssqrt"] = field(
         default="baseline", metadata={
             "help": "read the features through this map first (feature_norm.py): baseline, "
                     "the map of the linear baseline's winner (chosen on validation; region "

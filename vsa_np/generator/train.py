@@ -64,7 +64,7 @@ class GenConfig:
         "help": "add b_v at every step of Eq. 14, not at t = 1 only (the paper's)"})
     whiten: int = field(default=0, metadata={
         "help": "whiten this many principal directions of the features (feature_norm.py)"})
-    feature_map: Literal["auto", "raw", "sqrt", "log"] = field(default="auto", metadata={
+    feature_map: Literal["auto", "raw", "sqrt", "log", "ssqrt"] = field(default="auto", metadata={
         "help": "read the features through this map first (feature_norm.py); auto: log for "
                 "class probabilities, sqrt for other non-negative features, raw otherwise"})
     lr_grid: tuple[float, ...] = field(default=(), metadata={
