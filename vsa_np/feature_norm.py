@@ -67,7 +67,7 @@ First the features can be read through a map (`map`: raw, sqrt, log or ssqrt; th
   sign(x) sqrt(|x|), the power normalisation of Perronnin, Sanchez and Mensink (2010): it tames
   the heavy tails that z-scoring gives rare dimensions. On the real class probabilities z-scored
   per dimension it lifts the linear baseline's test R@10 from 46.0 / 53.2 to 59.5 / 59.8 and the
-  alignment model's (defaults) from 41.5 / 42.1 to 54.0 / 52.3; on the z-scored family the
+  alignment model's (defaults) from 41.5 / 42.1 to 54.5 / 53.8; on the z-scored family the
   model's from 62.0 / 77.5 to 71.3 / 81.1.
 
 The baselines choose among these maps on validation (`feature_maps`: raw always, sqrt and log

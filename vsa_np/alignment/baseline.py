@@ -7,7 +7,8 @@ The family (every member a few dense solves on the host; Hodosh et al. 2013 used
 
     words     binary, counts or tf-idf bag of words b (V,), each row scaled to unit length
     image     the feature x as it is, its square root (non-negative features: the Hellinger
-              map of histograms) or its logarithm (class probabilities)
+              map of histograms), its logarithm (class probabilities) or its signed square
+              root sign(x) sqrt(|x|) (features with negative entries: power normalisation)
     ridge     W = (B^T B + lambda I)^-1 B^T Y        S[k, l] = cos(y_k, b_l W)
     CCA       the top k canonical directions of B and Y, regularised by r (Hotelling 1936;
               Hardoon et al. 2004):  A (V, k), C (D, k), each scaled by the correlations^p
