@@ -91,7 +91,7 @@ def config_from_dict(config_cls, d: dict, source: str = "config"):
     """Rebuild a config saved as a dict (checkpoint JSON). Fields missing from `d` take their
     defaults (configs may grow); unknown keys are an error naming `source`."""
     names = {f.name: f for f in dataclasses.fields(config_cls)}
-    d = {RENAMED.get(k, k) if RENAMED.get(k) in names else k: v for k, v in d.items()}
+    d = {RENAMED.get(k, k): v for k, v in d.items()}
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise DataError(f"{source}: unknown {config_cls.__name__} fields {unknown}")

@@ -57,18 +57,14 @@ First the features can be read through a map (`map`: raw, sqrt, log or ssqrt; th
   are below 1e-8).
 - Non-negative features (ReLU activations: fc7, pooled maps) can go through their square root,
   the Hellinger map, so that a few large activations do not swamp the many small ones. It is
-  not always better: on the fc7 family the alignment model's test R@10 goes from 60.0 / 74.4 to
-  68.0 / 84.1 with it, but in the quick demo on the shapes world the generator's CIDEr-D fell
-  from 2.03 to 1.42 (docs/benchmarks.md, issue 22). So the alignment trainer's default,
-  `--feature-map baseline`, reads whole-image features through the map of the linear
+  not better everywhere (it helps the alignment model on the fc7 family and hurts the
+  generator on the shapes world: docs/benchmarks.md, issue 22), so the alignment trainer's
+  default, `--feature-map baseline`, reads whole-image features through the map of the linear
   baseline's winner, chosen on validation (alignment/train.py, `fit_norm`); region models and
   the generator read through `auto`: log for class probabilities, raw otherwise.
 - Signed features (z-scored, PCA-projected) can go through their signed square root,
   sign(x) sqrt(|x|), the power normalisation of Perronnin, Sanchez and Mensink (2010): it tames
-  the heavy tails that z-scoring gives rare dimensions. On the real class probabilities z-scored
-  per dimension it lifts the linear baseline's test R@10 from 46.0 / 53.2 to 59.5 / 59.8 and the
-  alignment model's (defaults) from 41.5 / 42.1 to 54.5 / 53.8; on the z-scored family the
-  model's from 62.0 / 77.5 to 71.3 / 81.1.
+  the heavy tails that z-scoring gives rare dimensions (figures: docs/benchmarks.md, issue 22).
 
 The baselines choose among these maps on validation (`feature_maps`: raw always, sqrt and log
 where they apply, ssqrt for features with negative entries). With a map the model is Eq. 1 /
@@ -83,6 +79,7 @@ makes the fit deterministic, so a resumed run refits the same map.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy
@@ -131,15 +128,12 @@ def apply_map(x, name: str):
 
 
 def feature_maps(train_X: numpy.ndarray) -> dict:
-    """{name: function} of the image feature maps that apply to these training features."""
-    maps = {"raw": lambda X: X}
-    if float(train_X.min()) >= 0:
-        maps["sqrt"] = numpy.sqrt
+    """{name: function} of the image feature maps that apply to these training features: raw,
+    then sqrt (non-negative) or ssqrt (signed), and log (class probabilities)."""
+    names = ["sqrt" if float(train_X.min()) >= 0 else "ssqrt"]
     if is_probabilities(train_X):
-        maps["log"] = lambda X: numpy.log(numpy.maximum(X, LOG_FLOOR))
-    if float(train_X.min()) < 0:
-        maps["ssqrt"] = lambda X: apply_map(X, "ssqrt")
-    return maps
+        names.append("log")
+    return {"raw": lambda X: X, **{n: functools.partial(apply_map, name=n) for n in names}}
 
 
 @dataclass

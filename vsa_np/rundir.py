@@ -112,6 +112,18 @@ def check_log_path(out) -> Path:
     return out
 
 
+def open_trials(out, prefix: str) -> tuple:
+    """For runs tried before the one a folder keeps (`--lr auto`'s trials, start auto's two
+    starts): the checked folder `out`, created and locked (refused when it already holds a
+    finished run), and a fresh hidden folder of ours inside it for the tries, which the caller
+    removes however they end. -> (out, lock, tries folder)."""
+    out = output_folder(out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _FolderLock(out)
+    _refuse_a_finished_run(out, lock)
+    return out, lock, Path(tempfile.mkdtemp(prefix=prefix, dir=out))
+
+
 def _refuse_a_finished_run(out: Path, lock) -> None:
     """UserError (releasing `lock`) when `out` already holds checkpoints: a new run would
     overwrite them."""

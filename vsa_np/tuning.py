@@ -8,13 +8,11 @@ import dataclasses
 import math
 import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 from vsa_np.config import add_config_arguments, config_from_args
 from vsa_np.errors import TrainingError, UserError
 from vsa_np.paths import output_folder
-from vsa_np.rundir import _FolderLock, _refuse_a_finished_run, resume_config
+from vsa_np.rundir import open_trials, resume_config
 
 
 def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple:
@@ -26,16 +24,13 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     collapses scores worst. -> (chosen lr, chosen weight decay, table [{"lr", "weight_decay",
     "value", "stopped"}])."""
 
-    out = output_folder(out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _FolderLock(out)            # held through the trials; the run's RunDir takes it over
-    _refuse_a_finished_run(out, lock)  # before minutes of trials, not after
+    # held through the trials (refused before minutes of them); the run's RunDir takes it over
+    out, lock, trials = open_trials(out, ".lr-trials-")
     grid = [(lr, wd) for wd in (cfg.wd_grid or (cfg.weight_decay,)) for lr in cfg.lr_grid]
     log(f"cross-validation: {len(grid)} trials of {cfg.lr_trial_epochs} epoch(s) "
         f"({len(grid) * cfg.lr_trial_epochs} epochs, {len(grid) * cfg.lr_trial_epochs / cfg.epochs:.1f} "
         f"times the {cfg.epochs}-epoch run itself)")
     table = []
-    trials = Path(tempfile.mkdtemp(prefix=".lr-trials-", dir=out))   # ours alone: never a user's
     try:
         for lr, wd in grid:
             trial = dataclasses.replace(cfg, lr=lr, weight_decay=wd, epochs=cfg.lr_trial_epochs,

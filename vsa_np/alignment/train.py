@@ -14,10 +14,8 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy
@@ -33,8 +31,8 @@ from vsa_np.core.train import SGDMomentum, train
 from vsa_np.data import Vocab, encode_split, load_dataset, ranking_batches, ranking_order
 from vsa_np.errors import DataError, TrainingError
 from vsa_np.feature_norm import fit_on_split
-from vsa_np.rundir import (RunDir, _FolderLock, _refuse_a_finished_run, check_log_path,
-                           check_same_data, checkpoints_line, resume_config)
+from vsa_np.rundir import (RunDir, check_log_path, check_same_data, checkpoints_line,
+                           open_trials, resume_config)
 from vsa_np.tuning import add_trainer_arguments, search_lr, trainer_config
 
 PAPER = {"paper": True}
@@ -123,9 +121,8 @@ def fit_norm(ds, cfg, base=None):
     """The fixed feature map (feature_norm.py) on the training regions or images, each vector
     of unit length on average (SGD's steps then mean the same for every feature size). With
     feature_map "baseline" a whole-image model reads the features as the linear baseline's
-    winner `base` reads them (raw, sqrt or log, chosen on validation): the input on which a
-    linear map of the captions does best (on the fc7 family sqrt, +8 R@10; on class
-    probabilities log). The baseline scores whole images, so a region model reads "auto"."""
+    winner `base` reads them (chosen on validation): the input on which a linear map of the
+    captions does best. The baseline scores whole images, so a region model reads "auto"."""
     feats, n_regions = (ds.region_feats, ds.n_regions) if cfg.regions else (ds.feats, None)
     name = cfg.feature_map
     if name == "baseline":           # the baseline reads whole images; region models: auto
@@ -291,19 +288,12 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     more than a linear map where there is enough to learn (the synthetic feature families); on
     700 real pictures it learns less from noise than from what the captions already say
     (docs/benchmarks.md, issue 22). Both runs are trained in a hidden folder of `out` and only
-    the one kept is moved into it (the first, if the second is interrupted). -> the kept run's summary, with "start":
-    {"chosen", "best_rsum": {start: value}, "baseline_rsum"}."""
-    out = check_log_path(out)
+    the one kept is moved into it (the first, if the second is interrupted). -> the kept run's
+    summary, with "start": {"chosen", "best_rsum": {start: value}, "baseline_rsum"}."""
+    check_log_path(out)
     ds, _ = usable_data(data, cfg)        # bad data: one line, before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _FolderLock(out)               # held until the chosen run's files are in place
-    _refuse_a_finished_run(out, lock)
-    try:
-        base = baseline or LinearBaseline(ds, threshold=cfg.word_threshold)
-    except BaseException:
-        lock.release()
-        raise
-    trials = Path(tempfile.mkdtemp(prefix=".starts-", dir=out))
+    base = baseline or LinearBaseline(ds, threshold=cfg.word_threshold)
+    out, lock, trials = open_trials(out, ".starts-")   # locked until the kept run is in place
     runs, chosen = {}, None
     try:
         runs["random"] = train_alignment(data, trials / "random",
