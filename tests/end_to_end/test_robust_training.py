@@ -113,8 +113,13 @@ def test_summaries_and_eval_align_show_the_baseline(world, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "eval-align", tmp_path / "r", world, "--json")
     result = json.loads(out)
     assert {"annotation", "search", "rsum", "chosen", "tried"} <= set(result["baseline"])
+    for d in ("annotation", "search"):        # the difference of the two R@10 and its interval
+        c = result["difference"][d]
+        assert c["diff"] == pytest.approx(result[d]["R@10"] - result["baseline"][d]["R@10"])
+        assert c["low"] <= c["diff"] <= c["high"]
     code, out, _ = run_cli(capsys, "eval-align", tmp_path / "r", world)
     assert "linear baseline: " in out and ("beats" in out or "does NOT beat" in out)
+    assert "95% interval" in out
 
 
 def test_eval_gen_reports_what_the_captions_say(world, tmp_path, capsys):

@@ -263,10 +263,18 @@ def beats(model: dict, base: dict) -> dict:
     return {d: model[d]["R@10"] > base[d]["R@10"] for d in ("annotation", "search")}
 
 
-def compare_line(model: dict, base: dict) -> str:
-    """One sentence: how the model's R@10 compares with the baseline's, in both directions."""
+def compare_line(model: dict, base: dict, difference: dict | None = None) -> str:
+    """One sentence: how the model's R@10 compares with the baseline's, in both directions, and
+    with `difference` (retrieval.recall_difference) whether the split can tell them apart."""
     won = beats(model, base)
-    parts = [f"{d} R@10 {model[d]['R@10']:.1f} vs {base[d]['R@10']:.1f}" for d in won]
+    parts = []
+    for d in won:
+        part = f"{d} R@10 {model[d]['R@10']:.1f} vs {base[d]['R@10']:.1f}"
+        if difference:
+            c = difference[d]
+            part += (f", difference {c['diff']:+.1f}, {difference['level']:g}% interval "
+                     f"{c['low']:+.1f} to {c['high']:+.1f}")
+        parts.append(part)
     if all(won.values()):
         verdict = "the model beats the linear baseline in both directions"
     elif any(won.values()):
@@ -275,4 +283,10 @@ def compare_line(model: dict, base: dict) -> str:
     else:
         verdict = ("the model does NOT beat the linear baseline: it has learned less "
                    f"than a linear map of word counts; train longer, or try --lr auto{ADVICE}")
-    return f"{verdict} ({'; '.join(parts)})"
+    line = f"{verdict} ({'; '.join(parts)})"
+    if difference:
+        unsure = [d for d in won if difference[d]["low"] <= 0 <= difference[d]["high"]]
+        if unsure:
+            line += (f"; in {' and '.join(unsure)} the {difference['n_images']} images cannot "
+                     f"tell the two apart (the interval holds 0)")
+    return line

@@ -67,6 +67,11 @@ def evaluate_retrieval(model, ds, vocab, split: str = "test", regions: bool = Tr
     S, sent_to_image = split_scores(model, ds, vocab, split, regions, kind)
     if on_nonfinite is not None and not numpy.isfinite(S).all():
         raise on_nonfinite
+    return score_metrics(S, sent_to_image)
+
+
+def score_metrics(S, sent_to_image) -> dict:
+    """What `evaluate_retrieval` reports, from the split's score matrix S (N, L)."""
     metrics = retrieval_metrics(S, sent_to_image)
     metrics["rsum"] = rsum(metrics)
     metrics["score_std"] = float(S.std())

@@ -32,8 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from vsa_np.alignment.alignment_eval import alignment_report
-    from vsa_np.alignment.baseline import baseline_report, compare_line, retrieval_table
-    from vsa_np.alignment.evaluate import evaluate_retrieval
+    from vsa_np.alignment.baseline import (LinearBaseline, baseline_report, compare_line,
+                                           retrieval_table)
+    from vsa_np.alignment.evaluate import score_metrics, split_scores
+    from vsa_np.alignment.retrieval import recall_difference, retrieval_ranks
     from vsa_np.trained import check_data, data_report, load_alignment
     from vsa_np.data import load_dataset
     from vsa_np.data.shapes import load_alignments
@@ -42,13 +44,20 @@ def run(args) -> int:
     regions = bool(meta.get("config", {}).get("regions", False))
     ds = load_dataset(args.data, regions=True if regions else False)
     check_data(model, meta, ds, args.ckpt)
-    out = evaluate_retrieval(model, ds, vocab, args.split, regions, args.score)
+    S, sent_to_image = split_scores(model, ds, vocab, args.split, regions, args.score)
+    out = score_metrics(S, sent_to_image)
     out = {"split": args.split, "n_images": len(ds.split_indices(args.split)),
            "n_sentences": len(ds.sentences_of(args.split)[0]),
            "score": args.score or model.arch["score"], "regions": regions, **out,
            "data": data_report(vocab, meta, ds, args.split)}
     if not args.no_baseline:
-        out["baseline"] = baseline_report(ds, args.split, vocab.threshold or 5)
+        base = LinearBaseline(ds, threshold=vocab.threshold or 5)
+        out["baseline"] = baseline_report(ds, args.split, base=base)
+        base_S, base_s2i = base.scores(args.split)       # the same sentences, in the same order
+        assert (base_s2i == sent_to_image).all()
+        out["difference"] = recall_difference(retrieval_ranks(S, sent_to_image),
+                                              retrieval_ranks(base_S, sent_to_image),
+                                              sent_to_image)
     gt = Path(args.data) / "alignments.json"
     if regions and gt.is_file() and not args.no_alignment:
         out["alignment"] = alignment_report(model, ds, vocab, load_alignments(gt, ds),
@@ -63,7 +72,7 @@ def run(args) -> int:
     if "baseline" in out:
         print(f"linear baseline: {out['baseline']['chosen']} (the best of "
               f"{out['baseline']['tried']} fitted on train, chosen on val)")
-        print(compare_line(out, out["baseline"]))
+        print(compare_line(out, out["baseline"], out["difference"]))
     if "alignment" in out:
         a = out["alignment"]
         print(f"alignment accuracy on {a['test']['n_words']} object words of test: arg-max "
