@@ -93,3 +93,23 @@ def test_warm_start_makes_eq8_compute_the_cca_score(fitted, read):
     mapped = {"raw": feats, "sqrt": np.sqrt(feats), "log": np.log(np.maximum(feats, 1e-30))}
     expected = ((mapped[read] - mean) * scale) @ C @ (counts @ A).T
     np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-5)   # the model reads float32
+
+
+def test_compare_line_verdicts_and_advice():
+    """The verdict follows the two R@10; --lr auto is advised only to a run that did not use it;
+    an interval that holds 0 is said to leave the two apart undecided."""
+    def m(a, s):
+        return {"annotation": {"R@10": a}, "search": {"R@10": s}}
+    assert bl.compare_line(m(60, 70), m(50, 60)).startswith("the model beats the linear "
+                                                            "baseline in both directions")
+    lost = bl.compare_line(m(40, 50), m(50, 60))
+    assert "does NOT beat" in lost and "--lr auto" in lost
+    assert "--lr auto" not in bl.compare_line(m(40, 50), m(50, 60), tuned=True)
+    assert "one direction only" in bl.compare_line(m(60, 50), m(50, 60))
+    diff = {"annotation": {"diff": -10.0, "low": -14.0, "high": -6.0},
+            "search": {"diff": -10.0, "low": -15.0, "high": 1.0}, "level": 95.0,
+            "n_images": 200}
+    line = bl.compare_line(m(40, 50), m(50, 60), diff)
+    assert "difference -10.0, 95% interval -14.0 to -6.0" in line
+    assert line.endswith("in search the 200 images cannot tell the two apart (the interval "
+                         "holds 0)")

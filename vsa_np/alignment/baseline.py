@@ -263,10 +263,13 @@ def beats(model: dict, base: dict) -> dict:
     return {d: model[d]["R@10"] > base[d]["R@10"] for d in ("annotation", "search")}
 
 
-def compare_line(model: dict, base: dict, difference: dict | None = None) -> str:
+def compare_line(model: dict, base: dict, difference: dict | None = None,
+                 tuned: bool = False) -> str:
     """One sentence: how the model's R@10 compares with the baseline's, in both directions, and
-    with `difference` (retrieval.recall_difference) whether the split can tell them apart."""
+    with `difference` (retrieval.recall_difference) whether the split can tell them apart.
+    `tuned`: the run already chose its rate by --lr auto (not advised again)."""
     won = beats(model, base)
+    advice = ("train longer" if tuned else "train longer, or try --lr auto") + ADVICE
     parts = []
     for d in won:
         part = f"{d} R@10 {model[d]['R@10']:.1f} vs {base[d]['R@10']:.1f}"
@@ -278,11 +281,10 @@ def compare_line(model: dict, base: dict, difference: dict | None = None) -> str
     if all(won.values()):
         verdict = "the model beats the linear baseline in both directions"
     elif any(won.values()):
-        verdict = ("the model beats the linear baseline in one direction only: "
-                   f"train longer, or try --lr auto{ADVICE}")
+        verdict = f"the model beats the linear baseline in one direction only: {advice}"
     else:
-        verdict = ("the model does NOT beat the linear baseline: it has learned less "
-                   f"than a linear map of word counts; train longer, or try --lr auto{ADVICE}")
+        verdict = ("the model does NOT beat the linear baseline: it has learned less than a "
+                   f"linear map of word counts; {advice}")
     line = f"{verdict} ({'; '.join(parts)})"
     if difference:
         unsure = [d for d in won if difference[d]["low"] <= 0 <= difference[d]["high"]]

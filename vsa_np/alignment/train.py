@@ -398,6 +398,6 @@ def run(args) -> int:
                              "linear": summary["baseline_val"]}))
         say(f"linear baseline: {summary['baseline_val']['chosen']} (the best of "
             f"{summary['baseline_val']['tried']}, chosen on val)")
-        say(compare_line(summary["best_val"], summary["baseline_val"]))
+        say(compare_line(summary["best_val"], summary["baseline_val"], tuned=bool(cfg.lr_grid)))
     say(checkpoints_line(args.out, f"vsa-np eval-align {args.out} {args.data}"))
     return 0
