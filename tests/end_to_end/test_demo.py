@@ -18,7 +18,7 @@ def test_demo_tiny_end_to_end(tmp_path):
                  "alignment_0.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert set(saved["retrieval"]) == {"eq8", "eq7", "baseline"}
+    assert set(saved["retrieval"]) == {"eq8", "eq7", "baseline", "difference"}
     for kind in ("eq8", "eq7"):
         for d in ("annotation", "search"):
             m = saved["retrieval"][kind][d]
@@ -30,6 +30,11 @@ def test_demo_tiny_end_to_end(tmp_path):
     # Every measured retrieval figure appears in the report, next to the paper's.
     assert f"| {saved['retrieval']['eq8']['annotation']['R@5']:.1f} |" in md
     assert "16.5" in md and "different data" in md
+    diff = saved["retrieval"]["difference"]          # Eq. 8 minus the baseline, with its interval
+    for d in ("annotation", "search"):
+        model, base = (saved["retrieval"][k][d]["R@10"] for k in ("eq8", "baseline"))
+        assert abs(diff[d]["diff"] - (model - base)) < 1e-9
+        assert f"{d} {diff[d]['diff']:+.1f} points" in md
     assert res["seconds"]["total"] > 0
     assert saved["features"]["cnn"]["kind"] == "trained" and (tmp_path / "data" / "cnn.npz").is_file()
     assert saved["config"]["gen_cell"] == "lstm"

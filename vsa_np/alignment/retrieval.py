@@ -97,8 +97,8 @@ def recall_difference(ranks_a, ranks_b, sent_to_image, k: int = 10, n_boot: int 
     `retrieval_ranks` gives them; sent_to_image (n_sentences,). The bootstrap draws the images with
     replacement, each with all its sentences (an image's sentences are not independent queries),
     n_boot times, and scores both models on the same draw. -> {"annotation": {"diff", "low",
-    "high"}, "search": {...}, "k", "level", "n_images"}: points of R@k, the central `level`%
-    interval of the difference."""
+    "high"}, "search": {...}, "k", "level", "n_images", "n_boot"}: points of R@k, the central
+    `level`% interval of the difference."""
     s2i = numpy.asarray(to_host(sent_to_image))
     n_img = len(ranks_a[0])
     draws = numpy.random.default_rng(seed).multinomial(n_img, numpy.full(n_img, 1.0 / n_img),
@@ -108,7 +108,7 @@ def recall_difference(ranks_a, ranks_b, sent_to_image, k: int = 10, n_boot: int 
         "search": (numpy.bincount(s2i, (ranks_a[1] <= k).astype(float) - (ranks_b[1] <= k),
                                   minlength=n_img),
                    numpy.bincount(s2i, minlength=n_img).astype(float))}
-    out = {"k": k, "level": level, "n_images": n_img}
+    out = {"k": k, "level": level, "n_images": n_img, "n_boot": n_boot}
     for d, (hits, queries) in per_image.items():
         boot = 100.0 * (draws @ hits) / (draws @ queries)
         low, high = numpy.percentile(boot, [(100 - level) / 2, (100 + level) / 2])

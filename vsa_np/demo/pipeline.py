@@ -27,9 +27,10 @@ from PIL import Image
 
 from vsa_np.alignment.alignment_eval import (alignment_report, boxes_only,
                                              split_word_region_scores)
-from vsa_np.alignment.baseline import baseline_report
-from vsa_np.alignment.evaluate import evaluate_retrieval
+from vsa_np.alignment.baseline import LinearBaseline, baseline_report
+from vsa_np.alignment.evaluate import score_metrics, split_scores
 from vsa_np.alignment.figures import plot_alignment
+from vsa_np.alignment.retrieval import recall_difference, retrieval_ranks
 from vsa_np.trained import load_alignment
 from vsa_np.core.mrf import viterbi_align_batch
 from vsa_np.alignment.train import AlignConfig, train_alignment
@@ -201,7 +202,7 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
     seconds["data"] = time.perf_counter() - t
 
     t = step("2/5 train the alignment model (Sec. 3.1)")
-    retrieval = {}
+    retrieval, scores = {}, {}
     for kind in (("eq8", "eq7") if cfg.compare_eq7 else ("eq8",)):
         acfg = AlignConfig(regions=True, score=kind, epochs=cfg.align_epochs,
                            embed=cfg.align_embed, hidden=cfg.align_hidden,
@@ -210,9 +211,13 @@ def run_demo(out, quick: bool = False, quiet=None, log=print, force: bool = Fals
         train_alignment(data, out / f"align_{kind}", acfg, quiet=quiet, log=log)
         model, vocab, _ = load_alignment(out / f"align_{kind}")
         model.training = False
-        retrieval[kind] = evaluate_retrieval(model, ds, vocab, "test", regions=True)
+        scores[kind] = split_scores(model, ds, vocab, "test", regions=True)
+        retrieval[kind] = score_metrics(*scores[kind])
         log(f"   {kind}: test retrieval {json.dumps(retrieval[kind])}")
-    retrieval["baseline"] = baseline_report(ds, "test")
+    base = LinearBaseline(ds)
+    retrieval["baseline"] = baseline_report(ds, "test", base=base)
+    retrieval["difference"] = recall_difference(                     # Eq. 8 minus the baseline
+        retrieval_ranks(*scores["eq8"]), retrieval_ranks(*base.scores("test")), scores["eq8"][1])
     log(f"   linear baseline: test retrieval {json.dumps(retrieval['baseline'])}")
     seconds["alignment"] = time.perf_counter() - t
 

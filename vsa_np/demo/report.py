@@ -75,6 +75,18 @@ def _retrieval_rows(res):
     return rows
 
 
+def _difference_note(res) -> list:
+    """The Eq. 8 model's R@10 minus the baseline's, with the bootstrap interval (when measured)."""
+    d = res["retrieval"].get("difference")
+    if not d:
+        return []
+    parts = [f"{k} {d[k]['diff']:+.1f} points ({d['level']:g}% interval {d[k]['low']:+.1f} to "
+             f"{d[k]['high']:+.1f})" for k in ("annotation", "search")]
+    return [f"The Eq. 8 model's R@10 minus the linear baseline's, over the {d['n_images']} "
+            f"test images drawn with replacement {d['n_boot']} times: {'; '.join(parts)}. An "
+            "interval that holds 0 means this split cannot tell the two apart.", ""]
+
+
 def _diversity_table(gen: dict) -> str:
     rows = []
     for key, label in (("model", "vsa-np multimodal RNN"),
@@ -183,7 +195,7 @@ def to_markdown(res: dict) -> str:
            "## Image-sentence retrieval (Sec. 3.1, test split)", "",
            "Recall@K in %, med r = median rank (1-based).", "",
            _table(["model", "ann. R@1", "R@5", "R@10", "med r", "search R@1", "R@5", "R@10",
-                   "med r"], _retrieval_rows(res)), "",
+                   "med r"], _retrieval_rows(res)), ""] + _difference_note(res) + [
            "![loss curves](loss_curves.png)", "",
            "## Alignment of words to regions (Sec. 3.1.4, Eq. 10-12)", "",
            "Accuracy on the test words that name an object, against the shapes world's "
