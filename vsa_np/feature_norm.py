@@ -201,7 +201,7 @@ class FeatureNorm:
         out = {"norm_basis": to_host(self.basis), "norm_scale": to_host(self.scale),
                "norm_rest": numpy.float64(self.rest)}
         if self.map != "raw":
-            out[f"norm_{self.map}"] = numpy.float64(1.0)      # norm_log or norm_sqrt
+            out[f"norm_{self.map}"] = numpy.float64(1.0)      # norm_log, norm_sqrt or norm_ssqrt
         if self.mean is not None:
             out["norm_mean"] = to_host(self.mean)
         return out
@@ -242,7 +242,7 @@ def fit_feature_norm(X, center: bool = True, whiten: int = 0, eps_rel: float = 1
 
     sq_norm: when given, a last global gain makes the mean squared norm of the normalised
     training features equal to it (the alignment trainer asks for 1; see `fit_on_split`).
-    map: read X through "raw", "sqrt" or "log" first (see the module docstring)."""
+    map: read X through one of MAPS first (see the module docstring)."""
     X = apply_map(numpy.asarray(X, dtype=numpy.float64), map)
     n, D = X.shape
     if n < 2:
@@ -273,7 +273,7 @@ def fit_on_split(feats, images, n_regions=None, center: bool = True, whiten: int
                  sq_norm: float | None = None, feature_map: str = "auto") -> FeatureNorm:
     """Fit the map on the features of `images` (the training split): feats (N, D) one vector per
     image, or (N, R, D) regions with n_regions (N,). At most `max_images` images, drawn with
-    `seed`, so the fit stays a few seconds on MSCOCO. feature_map: "raw", "sqrt", "log" or
+    `seed`, so the fit stays a few seconds on MSCOCO. feature_map: one of MAPS or
     "auto" (`choose_map`)."""
     images = numpy.asarray(images)
     if len(images) > max_images:

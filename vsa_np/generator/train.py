@@ -66,7 +66,7 @@ class GenConfig:
         "help": "whiten this many principal directions of the features (feature_norm.py)"})
     feature_map: Literal["auto", "raw", "sqrt", "log", "ssqrt"] = field(default="auto", metadata={
         "help": "read the features through this map first (feature_norm.py); auto: log for "
-                "class probabilities, sqrt for other non-negative features, raw otherwise"})
+                "class probabilities, raw otherwise"})
     lr_grid: tuple[float, ...] = field(default=(), metadata={
         "help": "learning rates tried in short trials first, the best on validation wins "
                 "(what --lr auto sets)"})
