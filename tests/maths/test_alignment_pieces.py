@@ -37,6 +37,12 @@ def test_word_vectors_errors(tmp_path):
     wrong_dim.write_text("red 1 2\n")
     with pytest.raises(DataError, match="--word-dim 2"):
         load_word_vectors(wrong_dim, vocab, xp.zeros((2, 3)))
+    for entry in ("nan", "-inf", "1e39"):             # parsed by float(), unusable as weights
+        not_finite = tmp_path / "nan.txt"
+        not_finite.write_text(f"2 3\nblue 1 2 3\nred 1 {entry} 3\n")
+        with pytest.raises(DataError, match=r"nan.txt:3: the vector of 'red' .* not a finite"):
+            read_word_vectors(not_finite, ["red"])
+    assert read_word_vectors(not_finite, ["blue"])["blue"].tolist() == [1, 2, 3]  # unread: kept
     binary = tmp_path / "vec.bin"
     binary.write_bytes(b"2 3\nred \xff\xfe\x00\x01")
     with pytest.raises(DataError, match="UTF-8"):

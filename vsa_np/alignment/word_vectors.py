@@ -42,10 +42,16 @@ def read_word_vectors(path, words) -> dict:
                                     f"vector had {dim}")
                 if parts[0] in wanted:
                     try:
-                        found[parts[0]] = numpy.array(parts[1:], dtype=numpy.float32)
+                        vector = numpy.array(parts[1:], dtype=numpy.float64)
                     except ValueError:
                         raise DataError(f"{path}:{lineno}: not a number in the vector of "
                                         f"{parts[0]!r}") from None
+                    if not (numpy.isfinite(vector).all()
+                            and numpy.abs(vector).max() <= numpy.finfo(numpy.float32).max):
+                        raise DataError(f"{path}:{lineno}: the vector of {parts[0]!r} has an "
+                                        f"entry that is not a finite float32 (nan, inf or too "
+                                        f"large)")
+                    found[parts[0]] = vector.astype(numpy.float32)
     except FileNotFoundError:
         raise DataError(f"{path}: word vector file not found") from None
     except UnicodeDecodeError as e:
