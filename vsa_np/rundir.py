@@ -112,16 +112,48 @@ def check_log_path(out) -> Path:
     return out
 
 
-def open_trials(out, prefix: str) -> tuple:
+@dataclasses.dataclass
+class Trials:
+    """The runs tried before the one a folder keeps, as `open_trials` opened them."""
+    out: Path                  # the checked output folder, created if need be, and locked
+    lock: "_FolderLock"
+    folder: Path               # a fresh hidden folder inside `out` for the tries
+    made: Path | None          # the outermost folder open_trials created (None: `out` existed)
+    new_lock: bool             # whether open_trials created `out/.lock`
+
+    def abandon(self) -> None:
+        """No run was kept (the tries failed or were refused): release the lock and remove the
+        folders open_trials created, when they hold nothing but the lock file, so that bad input
+        leaves nothing behind."""
+        ours = self.new_lock and all(f.name == ".lock" for f in self.out.iterdir())
+        if ours:                     # unlinked while still held: no other run can hold it yet
+            (self.out / ".lock").unlink(missing_ok=True)
+        self.lock.release()
+        if not ours or self.made is None:
+            return
+        folder = self.out
+        while True:                          # `out`, then each parent created with it
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            if folder == self.made:
+                return
+            folder = folder.parent
+
+
+def open_trials(out, prefix: str) -> Trials:
     """For runs tried before the one a folder keeps (`--lr auto`'s trials, start auto's two
     starts): the checked folder `out`, created and locked (refused when it already holds a
     finished run), and a fresh hidden folder of ours inside it for the tries, which the caller
-    removes however they end. -> (out, lock, tries folder)."""
+    removes however they end (and calls `abandon` when it keeps no run)."""
     out = output_folder(out, "--out")
+    made = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
     out.mkdir(parents=True, exist_ok=True)
+    new_lock = not os.path.lexists(out / ".lock")
     lock = _FolderLock(out)
     _refuse_a_finished_run(out, lock)
-    return out, lock, Path(tempfile.mkdtemp(prefix=prefix, dir=out))
+    return Trials(out, lock, Path(tempfile.mkdtemp(prefix=prefix, dir=out)), made, new_lock)
 
 
 def _refuse_a_finished_run(out: Path, lock) -> None:

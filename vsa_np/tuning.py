@@ -25,12 +25,13 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     "value", "stopped"}])."""
 
     # held through the trials (refused before minutes of them); the run's RunDir takes it over
-    out, lock, trials = open_trials(out, ".lr-trials-")
+    tries = open_trials(out, ".lr-trials-")
+    trials = tries.folder
     grid = [(lr, wd) for wd in (cfg.wd_grid or (cfg.weight_decay,)) for lr in cfg.lr_grid]
     log(f"cross-validation: {len(grid)} trials of {cfg.lr_trial_epochs} epoch(s) "
         f"({len(grid) * cfg.lr_trial_epochs} epochs, {len(grid) * cfg.lr_trial_epochs / cfg.epochs:.1f} "
         f"times the {cfg.epochs}-epoch run itself)")
-    table = []
+    table, done = [], False
     try:
         for lr, wd in grid:
             trial = dataclasses.replace(cfg, lr=lr, weight_decay=wd, epochs=cfg.lr_trial_epochs,
@@ -42,11 +43,14 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
             except TrainingError as e:
                 value, stopped = None, str(e).split(";")[0]
             table.append({"lr": lr, "weight_decay": wd, "value": value, "stopped": stopped})
+        done = True
     finally:
         shutil.rmtree(trials, ignore_errors=True)
+        if not done:                 # bad input or interrupted: nothing left behind
+            tries.abandon()
     scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
-        lock.release()
+        tries.abandon()
         raise TrainingError("every learning rate of the grid diverged or collapsed in its "
                             "trial: " + "; ".join(f"lr {r['lr']:g}, weight decay "
                                                   f"{r['weight_decay']:g}: {r['stopped']}"

@@ -101,6 +101,28 @@ def test_lr_auto_refuses_a_finished_run_before_its_trials(tiny_world, tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == before      # no lr-trials folder
 
 
+@pytest.mark.parametrize("extra", [[], ["--lr", "auto"], ["--start", "random", "--lr", "auto"]])
+def test_tries_that_fail_on_bad_input_leave_nothing(tiny_world, tmp_path, capsys, extra):
+    """start auto (the default) and --lr auto create and lock --out before their tries; bad input
+    that only the first try reads (a word-vector file with a nan) is one line and exit 2 and
+    removes what they made: the new folder and its new parents, or, in a user's empty folder,
+    the lock file."""
+    from vsa_np.data import Vocab, load_dataset
+
+    words = Vocab.build(load_dataset(tiny_world).sentences_of("train")[1]).words
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text(f"{words[0]} " + " ".join(["0.5"] * 7 + ["nan"]) + "\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for out in (tmp_path / "new" / "deeper" / "run", mine):
+        assert main(["train-align", str(tiny_world), "--out", str(out), *SMALL,
+                     "--word-vectors", str(vectors), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not a finite float32" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "vectors.txt"]
+    assert list(mine.iterdir()) == []
+
+
 @pytest.mark.parametrize("command, extra", [
     ("train-align", SMALL),
     ("train-gen", ["--epochs", "1", "--hidden", "8", "--word-dim", "8", "--eval-beam", "1",

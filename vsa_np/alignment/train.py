@@ -293,7 +293,8 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
     check_log_path(out)
     ds, _ = usable_data(data, cfg)        # bad data: one line, before anything is written
     base = baseline or LinearBaseline(ds, threshold=cfg.word_threshold)
-    out, lock, trials = open_trials(out, ".starts-")   # locked until the kept run is in place
+    tries = open_trials(out, ".starts-")     # locked until the kept run is in place
+    out, trials = tries.out, tries.folder
     runs, chosen = {}, None
     try:
         runs["random"] = train_alignment(data, trials / "random",
@@ -321,7 +322,10 @@ def choose_start(data, out, cfg, quiet, log, baseline=None) -> dict:
                 if not f.name.startswith("."):
                     os.replace(f, out / f.name)
         shutil.rmtree(trials, ignore_errors=True)
-        lock.release()
+        if keep:
+            tries.lock.release()
+        else:                        # nothing trained (bad input, interrupted): nothing left
+            tries.abandon()
         if keep and not chosen:
             log(f"start auto: stopped during the run from the baseline; {out} holds the "
                 f"finished run from random")
