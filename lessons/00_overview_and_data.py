@@ -257,7 +257,8 @@ print("targets:", cap["targets"][0][cap["mask"][0]].tolist(), "->",
 #
 # **Exercise 00.1: the vocabulary.** Write `build_vocab(token_lists, threshold)`: the words that
 # occur at least `threshold` times, most frequent first, ties in alphabetical order (what
-# `Vocab.build` keeps; index 0 is reserved for `<end>`, so the k-th word of the list has index k + 1).
+# `Vocab.build` keeps; index 0 is reserved for `<end>`, so `words[k]` has index k + 1: the
+# first word has index 1).
 # The check's six sentences have six words seen exactly twice, first seen in an order that is not
 # alphabetical: `Counter.most_common` (ties in order of first appearance) fails it, and so does a
 # threshold read as "more than".

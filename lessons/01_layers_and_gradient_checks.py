@@ -14,8 +14,9 @@
 # Both models of the paper are built from three kinds of layer:
 #
 # - affine maps `x W + b`: the region embedding (Eq. 1), the word layer (Eq. 3), the BRNN output
-#   (Eq. 6), the image bias of the generator (Eq. 13) and its word scores (Eq. 15);
-# - the ReLU `f`, applied after almost all of them;
+#   (Eq. 6) and the generator's word scores (Eq. 15); the generator's image bias (Eq. 13) is the
+#   same product without a bias, `b_v = x W_hi`;
+# - the ReLU `f`, applied after the word layer (Eq. 3) and the BRNN output (Eq. 6);
 # - the ReLU RNN `h_t = f(a_t + W h_{t-1} + b)`: the BRNN's two directions (Eq. 4, 5) and the
 #   multimodal RNN (Eq. 14).
 #
@@ -109,9 +110,10 @@ for x0 in (0.5, 3e-6):
 # arriving at h_t is `g_t = dh_t + dz_{t+1} W^T`: walk backwards through time carrying that second
 # term. Right to left (Eq. 5) is the same with time reversed. `rnn_forward(a, Wh, b)` runs the
 # recurrence from h_0 = 0 (`reverse=True`: right to left from h_{T+1} = 0) and
-# `rnn_backward(dh, cache)` returns (da, dWh, db): one loop for the carry and ONE matrix product
-# for dW over all steps. (Both also take sentences of different lengths, lesson 02.) Below, they
-# are checked against chaining the single-step backward pass by hand.
+# `rnn_backward(dh, cache)` returns (da, dWh, db): one loop backwards through time that carries
+# the gradient and adds each step's `h_{t-1}^T dz_t` to dW. (Both also take sentences of
+# different lengths, lesson 02.) Below, they are checked against chaining the single-step
+# backward pass by hand.
 
 # %%
 g = rng(1)
@@ -142,7 +144,8 @@ assert all(same.values())
 # `gradcheck` compares every backward pass with centered differences,
 # `df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / 2h`, in float64, and reports per parameter the
 # largest relative error `|a - n| / (|a| + |n|)` (CS231n's measure: scale-free, 0 when equal, 1
-# when one is zero). Layers pass below 1e-7. This is the same table as `vsa-np gradcheck`.
+# when one is zero). Layers pass below 1e-7. These are the layer rows of the table `vsa-np
+# gradcheck` prints (it also checks the two models and the CNN).
 
 # %%
 rows = run_checks(LAYER_CHECKS)
@@ -216,8 +219,8 @@ assert 1e-4 < best["float32"] < 1e-3 and best["float64"] < 1e-8
 #
 # `numerical_grad_array(f, x, df)` checks an array-valued layer against a random upstream gradient
 # `df`: it differentiates `sum(f(x) * df)`, whose exact gradient is what `backward(df)` returns. Here
-# it catches a planted bug: an RNN backward pass that forgets the ReLU mask on the carried gradient
-# is off by far more than any tolerance.
+# it catches a planted bug: an RNN backward pass that forgets the ReLU mask altogether
+# (backpropagates as if f were the identity) is off by far more than any tolerance.
 
 # %%
 g = rng(3)

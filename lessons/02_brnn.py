@@ -63,7 +63,7 @@ FIG = figure_dir("02_brnn")
 #             a word used twice gets both gradients)
 #
 # Each line is an affine or ReLU backward pass from lesson 01, or an RNN backward pass in one
-# direction or the other. `brnn_backward` is exactly this list, bottom to top (and, between the
+# direction or the other. `brnn_backward` is exactly this list, top to bottom (and, between the
 # word-wise layers and the recurrences, it moves each word's gradient to and from its place in
 # the sorted layout of the next section).
 #

@@ -332,9 +332,10 @@ assert hits["eq8"] > 0.6 and hits["eq8"] >= hits["eq7"]
 # right one. What the section above argues is about the gradient, not the arg-max: Eq. 7 spreads
 # each word's gradient over every region with a positive dot product (region 0 included), Eq. 8
 # gives it to one. On this world that buys a few points of object words (5 in quick mode, 7 in
-# full mode), not better ranking; the paper's case for Eq. 8 is its ranking on Flickr and COCO
-# ("this simplified model also leads to improvements in the final ranking performance", Sec.
-# 3.1.3), which a world this easy cannot show.
+# full mode), not better ranking; the paper's case for Eq. 8 is its ranking on Flickr (Table 1:
+# "Our implementation of DeFrag" against "Our model: DepTree edges"; "this simplified model
+# also leads to improvements in the final ranking performance", Sec. 3.1.3), which a world this
+# easy cannot show.
 
 # %% [markdown]
 # ## Exercises
@@ -420,6 +421,7 @@ if yours is not None:
 #   Eq. 7 sums the positive ones over every region. Eq. 8's gradient goes to one region per
 #   (image, word).
 # - Eq. 9 compares every true pair with the B - 1 wrong sentences and the B - 1 wrong images;
-#   at the start every hinge is active and the loss per pair is about 2(B - 1).
+#   once the first scores are rescaled (std 0.3) nearly every hinge is active and the first loss
+#   per pair is about 2(B - 1); at the He scales it is higher.
 # - On the toy world both scores train; what each word attends to is what the MRF of lesson 05
 #   decodes.
