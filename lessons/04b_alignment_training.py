@@ -400,23 +400,24 @@ save(fig, FIG, "training_diagnostics")
 # full mode, W_m 4.7e-3 -> 1.1e-3, W_w 6.2e-3 -> 1.1e-3, W_d 3.3e-2 -> 1.9e-3 (medians 1.6e-3
 # to 3.1e-3 over the full lesson's 400 steps). Quick mode's 40 steps show the opposite: the
 # ratios rise (W_m 6.5e-3 -> 1.4e-2, W_w 7.7e-3 -> 1.8e-2, W_e 9.2e-4 -> 2.6e-3; W_d stays at
-# 2.2e-2; medians about 1e-2); 40 steps are only the start of training, before the ratios turn
+# 2.2e-2; medians between 2e-3 and 3e-2); 40 steps are only the start of training, before the ratios turn
 # down. In full mode the recurrent matrices stay near the rule of thumb (medians W_f 9.3e-4,
 # W_b 1.5e-3) and W_e is below it (3.2e-4). Gradient against
 # distance: at the He scale the gradient from the end reaches the first word undiminished (it
 # even grows) while the state grows with every word; at half the scale it shrinks about
-# twentyfold every five words and the state stays bounded: words mostly see their near context,
+# fifteenfold every five words and the state stays bounded: words mostly see their near context,
 # and the sentence-long reach must be learned. After this short run W_f has hardly moved from its
 # initial scale (the green curve on the blue one).
 
 # %% [markdown]
 # ## A collapsed run, and how the trainer catches it
 #
-# The failure this lesson's diagnostics are for. Take the shared model above (normalised and
-# whitened region features, first scores rescaled to std 0.3, no dropout here), and train it with
-# a learning rate ten times the lessons' (1e-2 instead of 1e-3). Every step we look at the fixed
-# batch: the loss, the standard deviation of its 50 x 50 scores, and the share of Eq. 6's output
-# units that are 0 for every word.
+# The failure this lesson's diagnostics are for. Take a small region model as the trainer builds
+# it by default (features normalised but not whitened, unlike the shared model above; first
+# scores rescaled to std 0.3; no dropout here), and train it with a learning rate ten times the
+# default (1e-2 instead of 1e-3). Every step we record the training loss and, on a fixed batch,
+# the standard deviation of its 50 x 50 scores and the share of Eq. 6's output units that are 0
+# for every word.
 
 # %%
 Bc = 50
@@ -454,7 +455,7 @@ for ax, k, label in zip(axes, range(3), ("loss per pair", "std of the scores", "
     ax.set_title(label)
 axes[0].axhline(2 * (Bc - 1), color="gray", ls=":", label="2(B-1)")
 axes[0].legend(fontsize=8)
-fig.suptitle("A collapsed run: lr 1e-2 on the shared model (lr 1e-3 trains it)", fontsize=10)
+fig.suptitle("A collapsed run: lr 1e-2, ten times the trainer's default", fontsize=10)
 fig.tight_layout()
 save(fig, FIG, "collapsed_run")
 
@@ -464,7 +465,9 @@ save(fig, FIG, "collapsed_run")
 # gradient back (the ReLU's gradient is 0 there), so it never comes back. When the last one dies
 # every s_t is 0, every score S_kl is 0 (middle panel), every hinge of Eq. 9 sits at exactly its
 # margin, and the loss is exactly 2(B-1) = 98 per pair from then on (left panel), whatever the
-# batch. SGD cannot leave this state: every gradient is 0. The printed line: in quick mode every
+# batch. Eq. 9 sends no gradient from then on (every gradient of the loss is 0); only weight
+# decay and the momentum left over still move the weights, and nothing brings the units back. The
+# printed line: in quick mode every
 # score of the fixed batch is equal from step 28 of 60 (the units of s 5% dead at step 1, 100% at
 # the end); in full mode from step 38 of 300 (8% -> 100%).
 #
@@ -512,8 +515,8 @@ assert "collapsed" in caught
 # (loss, grads)` from the core's functions in `vsa_np/core/alignment.py` (`region_embed_forward`,
 # `brnn_forward`, `score_forward`, `ranking_loss` and the backward passes; no dropout, no
 # feature map), with `grads` keyed like `params`: what `AlignmentModel.loss` does. The batch has a
-# padded region slot (`batch["region_mask"]`) that holds a copy of a real region: leave the mask
-# out and it wins words, and the check fails.
+# padded region slot (`batch["region_mask"]`) that holds a real region scaled by 2 (a plain copy
+# would only tie): leave the mask out and it wins words, and the check fails.
 
 # %%
 def alignment_loss(params, batch):

@@ -337,7 +337,8 @@ for name, acc in eq_vs.items():
 # against 540.0). Why: each object's region feature here describes that object and nothing else,
 # so a word's dot product is positive mostly on its own region, and Eq. 7's sum over the positive
 # ones is dominated by the same region Eq. 8's max picks. Lesson 03's toy world shows Eq. 7
-# finding the regions too. The paper's case for Eq. 8 (Sec. 3.1.3) is made on Flickr and COCO,
+# finding the regions too. The paper's case for Eq. 8 (Sec. 3.1.3) is made on Flickr8K and
+# Flickr30K (Table 1: its COCO rows have no Eq. 7 beside them),
 # with 19 overlapping detections and the whole image per picture, where a word has many weakly
 # positive regions; it reports better ranking there, which a world this clean cannot reproduce.
 # What Eq. 8 guarantees in any world is the gradient of lesson 03: one region per (image, word).

@@ -90,7 +90,7 @@ def generator_config():
 
 
 def alignment_config():
-    """The alignment model the lessons share (05 and 08 decode it; 04 shows its training loop):
+    """The alignment model the lessons share (05 and 08 decode it; 04b diagnoses its training):
     the regions of the shapes world, small sizes."""
     from vsa_np.alignment.train import AlignConfig
 
