@@ -112,14 +112,14 @@ assert vocab == full_vocab
 # %% [markdown]
 # ## Step 4: Table 3 on the shapes world
 #
-# Every object region of the test images is captioned (beam search) by the region model and by
-# the full-frame model, and scored against all the phrases that name it in the test sentences.
-# The nearest-neighbour baseline gives each test region the first phrase of the training region
-# closest in feature space. Here it is not the paper's baseline: it copies a TRUE phrase of a
-# training region (the world's ground truth, which the region RNN never sees; it learns from the
-# MRF's snippets), the phrases come from a small grammar, so a test region's phrase is very often
-# word for word a training region's, and the features separate colour and shape linearly (lesson
-# 00). It is an upper bound on what copying can do, not a rival model.
+# Every object region of the test images that some test sentence names on its own is captioned (beam
+# search) by the region model and by the full-frame model, and scored against all the phrases that
+# name it in the test sentences. The nearest-neighbour baseline gives each test region the first
+# phrase of the training region closest in feature space. Here it is not the paper's baseline: it
+# copies a TRUE phrase of a training region (the world's ground truth, which the region RNN never
+# sees; it learns from the MRF's snippets), the phrases come from a small grammar, so a test
+# region's phrase is very often word for word a training region's, and the features separate colour
+# and shape linearly (lesson 00). It is an upper bound on what copying can do, not a rival model.
 
 # %%
 table = evaluate_regions({"region RNN": (region_model, vocab), "full-frame RNN": (full_model, vocab)},

@@ -5,8 +5,8 @@
 # references to objects and their attributes. Thus, we follow the method of Girshick et al. to
 # detect objects in every image with a Region Convolutional Neural Network (RCNN). The CNN is
 # pre-trained on ImageNet and finetuned on the 200 classes of the ImageNet Detection Challenge."
-# Every region's vector (Eq. 1) and the whole image's vector the generator reads (Eq. 13) are the
-# 4096-d fc7 of that trained network.
+# Every region's vector (Eq. 1) is the 4096-d fc7 of that trained network; for the full-image
+# generator (Eq. 13) the paper uses "the more powerful VGGNet image features" (Sec. 4.2).
 #
 # **What you will learn:** the convolution as one matrix product and its backward pass, pooling, a
 # CNN trained from scratch on the shapes world, and a linear probe of random against trained
@@ -118,8 +118,8 @@ exercise("09.1", conv_loops)
 # Given the input x (N, H, W, C), the pool size p and the upstream gradient dout
 # (N, H // p, W // p, C), return dx: each window's gradient on its largest entry (the first
 # in reading order on a tie), zero elsewhere, and zero in the rows and columns the windows did
-# not cover. The check's input holds whole numbers from -2 to 2, so most windows hold their
-# maximum twice or more: every maximum, the last one, or a share each fails it.
+# not cover. The check's input holds whole numbers from -2 to 2, so about four windows in ten hold
+# their maximum twice or more: every maximum, the last one, or a share each fails it.
 
 # %%
 def maxpool_backward(dout, x, p):
@@ -154,7 +154,7 @@ print(f"loss at steps 1-10 of {len(summary['loss_per_step'])}:",
 
 # %% [markdown]
 # At initialisation the output bias is -2 (a label is on about one time in eight), so the first
-# loss is about 31 x (-log sigmoid(-2) x 1/8 + -log(1 - sigmoid(-2)) x 7/8), about 11.
+# loss is about 31 x (-log sigmoid(-2) x 1/8 + -log(1 - sigmoid(-2)) x 7/8), about 11.7.
 #
 # Then it jumps. The line "loss at steps 1-10" above: quick mode prints 10.8 at step 1, 33.1 at
 # step 3, 42.2 at step 7 of 68 and 9.8 at step 10; full mode (486 steps) a smaller jump, 11.1 at
@@ -190,7 +190,8 @@ save(fig, FIG, "training_curve")
 #
 # Each of the first layer's filters is a 3 x 3 x 3 patch of colour: below, at initialisation
 # (He-scaled noise), after training, and what training changed (the difference, scaled on its
-# own). The first layer moves least (its gradient passes through every layer above it): the
+# own). The first layer changes least relative to its start (RMSprop gives every weight a step
+# of about the same size, and the first layer's He-scaled initial weights are the largest): the
 # trained tiles look like the initial ones. The change (bottom row) is, for most filters, nearly
 # one colour across the whole 3 x 3 patch: training adds a colour detector (the mean of the patch
 # in some colour direction), not an edge; a few filters change by two colours side by side, a
@@ -295,16 +296,19 @@ save(fig, FIG, "probe_random_vs_trained")
 # against a majority of 88%. The bars are quick mode's when you run it quick.
 #
 # The generator sees only that whole-image vector (Eq. 13): with random features it learns fluent
-# captions of the wrong objects, and BLEU does not notice (lesson 07 and the demo's object-truth
-# table). That is why the paper starts from a CNN trained on labelled images.
+# captions of the wrong objects, and BLEU hardly notices: on the demo's world BLEU-4 is 0.507 with
+# random features against 0.613 with trained ones, while the share of named objects that are in
+# the picture is 32% against 59% (docs/benchmarks.md, issue 13). That is why the paper starts from a
+# CNN trained on labelled images.
 #
 # Better features are half of it. With them, the paper's generator (a ReLU RNN that sees b_v at
-# t = 1 only, Eq. 14) still names a wrong object in about four mentions of ten: the first object
-# of a caption is nearly always right, the third one rarely, since it comes a dozen words after
-# the only step that saw the image. The demo therefore puts an LSTM in Eq. 14's place and adds
-# b_v at every step (`vsa-np train-gen --cell lstm --image-every-step`; the LSTM is in
-# `vsa_np/core/layers.py`, gradient-checked like every layer): on the same features, 99% of the
-# objects its captions name are in the picture (docs/benchmarks.md, issue 13).
+# t = 1 only, Eq. 14) still names a wrong object in about four mentions of ten: the first object of a
+# caption is right about three times in four, the third about one time in four, since it comes a
+# dozen words after the only step that saw the image. The demo therefore puts an LSTM in Eq. 14's
+# place and adds b_v at every step (`vsa-np train-gen --cell lstm --image-every-step`; the LSTM is
+# in `vsa_np/core/layers.py`, gradient-checked like every layer): with a better-trained network
+# (docs/benchmarks.md, issue 13, third session; not directly comparable with the figures above), 99%
+# of the objects its captions name are in the picture.
 #
 # ## Exercises
 #
