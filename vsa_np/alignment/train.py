@@ -135,19 +135,20 @@ def fit_norm(ds, cfg, base=None):
 def warm_start(model, base, k_max: int = 64, rest_gain: float = 0.1) -> str:
     """Start a whole-image model where the linear baseline's best CCA member is (issue 22).
 
-    With one region, Eq. 8 is S = v . sum_t s_t; a CCA member scores y C . b A (module
-    `baseline`), image side C (D, k), word side A (V, k). The paper's layers carry that score
-    exactly when, on 2k of their dimensions, the image side is [c, -c] and each word's s_t is
-    [relu(a_w), relu(-a_w)], so that v . s_t = c . a_w:
+    With one region, Eq. 8 is S = v . sum_t s_t; a CCA member scores cos(y C, (b - mean) A)
+    (module `baseline`), image side C (D, k), word side A (V, k), b a unit-length bag of words.
+    The paper's layers carry its projections exactly when, on 2k of their dimensions, the image
+    side is [c, -c] and each word's s_t is [relu(a_w), relu(-a_w)], so that v . s_t = c . a_w:
 
         W_m[:, :2k] = [C, -C] g      g maps the model's feature map onto the baseline's
         W_w[w, :2k] = [a_w, -a_w]    W_e, W_d: identity (x 1/2: h^f + h^b = 2 e) on the 2k
         W_f, W_b: 0 on the 2k        dimensions and 0 between them and the others
 
-    and S becomes y C . sum_t a_{w_t}, CCA's score without the cosine. The other dimensions keep
-    their random start (W_m scaled by `rest_gain`) and training (Eq. 9) goes on from there:
-    the model starts from what the training captions already say about the pictures, not from
-    noise. -> the member's description."""
+    and S becomes y C . sum_t a_{w_t}: CCA's score without the cosine, without centring the words
+    and with a repeated word counted each time. The other dimensions keep their random start
+    (W_m scaled by `rest_gain`) and training (Eq. 9) goes on from there: the model starts from
+    what the training captions already say about the pictures, not from noise. -> the member's
+    description."""
     want = model.norm.map if model.norm is not None else "raw"
     ranked = sorted(zip(base.values, range(len(base.members))), reverse=True)
     member = next(base.members[i] for _, i in ranked
