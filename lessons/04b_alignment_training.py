@@ -188,8 +188,9 @@ for family in ("fc7", "probs", "fc7_large"):
 # normalisation, both collapsed within an epoch); fc7 x 1e-3 would start with tiny scores and
 # SGD steps on W_m a million times smaller. Normalised, every family starts near 100; rescaled,
 # at 2(B-1), and the same learning rate trains them all
-# (`tests/end_to_end/test_family_training.py` trains each family with the defaults and checks it
-# against the bag-of-words baseline).
+# (`tests/end_to_end/test_family_training.py` trains fc7, probs, logprobs, zscore
+# and l2 with the defaults, not the scaled fc7 families, which normalise to fc7's features, and
+# checks each against the bag-of-words baseline).
 #
 # Whitening (a choice of this project, not in the paper). Gradient descent on a linear map learns each principal direction of its input at a
 # speed proportional to that direction's variance. The spectrum of the shapes world's centred
