@@ -138,8 +138,8 @@ def _generator_note(cfg: dict) -> str:
             "shapes world names up to four objects, the last one 15 words after t = 1: with "
             "the paper's RNN and b_v at t = 1 only, the image and what has been named are lost "
             "on the way, and the captions name objects that are not in the picture "
-            "(docs/benchmarks.md, issue 13). `vsa-np train-gen --cell rnn` without "
-            "`--image-every-step` is the paper's model.")
+            "(docs/benchmarks.md, issue 13). `vsa-np train-gen --cell rnn "
+            "--no-image-every-step` is the paper's model.")
 
 
 def _whole_image_note(res) -> list:
@@ -218,9 +218,9 @@ def to_markdown(res: dict) -> str:
             *_meteor_note(res["generation"]),
             "", f"Test perplexity of the model (per word, END included): "
             f"{_fmt(res['generation']['model'].get('perplexity'), 2)}.", "",
-            "What the captions say, not only how they score: the share of test images with a "
-            "caption of their own (a model that ignores the image writes one caption for "
-            "all), the share of images given the most frequent caption, and the share of "
+            "What the captions say, not only how they score: the distinct captions as a share "
+            "of the test images (a model that ignores the image writes one caption for all), "
+            "the share of images given the most frequent caption, and the share of "
             "captions copied verbatim from the training sentences (the paper: 60% at beam 7).",
             "", _diversity_table(res["generation"]), ""]
     if any("objects" in m for m in res["generation"].values()):

@@ -103,8 +103,8 @@ def diversity_warning(div: dict, reference: dict | None = None) -> str | None:
     ref = (f" (the nearest-neighbour captions: {100 * reference['distinct']:.0f}% distinct)"
            if reference else "")
     return (f"warning: the captions hardly depend on the image: {100 * div['distinct']:.0f}% "
-            f"of the images get a caption of their own and {100 * div['most_common']:.0f}% "
-            f"share the most frequent one{ref}; the model has learned the language, not the "
+            f"distinct captions over the images and {100 * div['most_common']:.0f}% of the "
+            f"images share the most frequent one{ref}; the model has learned the language, not the "
             f"pictures (try more epochs, a checkpoint chosen by perplexity, or --lr auto)")
 
 
