@@ -31,7 +31,7 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
     log(f"cross-validation: {len(grid)} trials of {cfg.lr_trial_epochs} epoch(s) "
         f"({len(grid) * cfg.lr_trial_epochs} epochs, {len(grid) * cfg.lr_trial_epochs / cfg.epochs:.1f} "
         f"times the {cfg.epochs}-epoch run itself)")
-    table, done = [], False
+    table = []
     try:
         for lr, wd in grid:
             trial = dataclasses.replace(cfg, lr=lr, weight_decay=wd, epochs=cfg.lr_trial_epochs,
@@ -43,11 +43,11 @@ def search_lr(train, data, out, cfg, higher_is_better: bool, log=print) -> tuple
             except TrainingError as e:
                 value, stopped = None, str(e).split(";")[0]
             table.append({"lr": lr, "weight_decay": wd, "value": value, "stopped": stopped})
-        done = True
-    finally:
+    except BaseException:            # bad input or interrupted: nothing left behind
         shutil.rmtree(trials, ignore_errors=True)
-        if not done:                 # bad input or interrupted: nothing left behind
-            tries.abandon()
+        tries.abandon()
+        raise
+    shutil.rmtree(trials, ignore_errors=True)
     scored = [r for r in table if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
         tries.abandon()

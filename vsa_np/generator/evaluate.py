@@ -104,8 +104,8 @@ def diversity_warning(div: dict, reference: dict | None = None) -> str | None:
            if reference else "")
     return (f"warning: the captions hardly depend on the image: {100 * div['distinct']:.0f}% "
             f"distinct captions over the images and {100 * div['most_common']:.0f}% of the "
-            f"images share the most frequent one{ref}; the model has learned the language, not the "
-            f"pictures (try more epochs, a checkpoint chosen by perplexity, or --lr auto)")
+            f"images share the most frequent one{ref}; the model has learned the language, not "
+            f"the pictures (try more epochs, a checkpoint chosen by perplexity, or --lr auto)")
 
 
 def object_vocabulary(ds) -> tuple[set, set]:
